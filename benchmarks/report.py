@@ -1,0 +1,25 @@
+"""The one result type every benchmark case produces, and the table that shows them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One figure: what was measured, its value, and the target it is held to.
+
+    ``passed`` is None when the case has no target (informational figures).
+    """
+
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    passed: bool | None = None
+    detail: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """A plain dict for benchmarks/results.json."""
+        return asdict(self)

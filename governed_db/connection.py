@@ -1,0 +1,230 @@
+"""Governed connections: psycopg's ``Connection`` and ``AsyncConnection`` subclassed.
+
+``connect()`` takes the governance keywords (``policy``, ``identity``,
+``environment``, ``governor``) off before psycopg sees the rest, opens the
+connection, and hangs a governor on it. Every cursor the connection makes,
+with the user's own ``cursor_factory`` or not, is a governed one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg import pq
+
+from governed_db.cursor import (
+    AsyncCursor,
+    AsyncServerCursor,
+    Cursor,
+    ServerCursor,
+    governed_class,
+)
+from governed_db.errors import GovernanceError
+from governed_db.governor import Governor, Session, build_governor
+
+__all__ = ["AsyncConnection", "Connection", "UnknownKeywordError"]
+
+GOVERNANCE_KEYWORDS = ("policy", "identity", "environment", "governor")
+
+
+class UnknownKeywordError(TypeError, psycopg.ProgrammingError):
+    """``connect()`` got a keyword that is neither governance's, psycopg's nor libpq's.
+
+    It is a ``TypeError`` (a bad argument) and, as psycopg raises for an
+    unknown connection option, a ``psycopg.ProgrammingError``.
+    """
+
+    __module__ = "governed_db"
+
+    def __init__(self, message: str) -> None:
+        psycopg.ProgrammingError.__init__(self, message)
+
+
+@lru_cache(maxsize=1)
+def _libpq_keywords() -> frozenset[str]:
+    return frozenset(opt.keyword.decode() for opt in pq.Conninfo.get_defaults())
+
+
+def _check_keywords(kwargs: dict[str, Any]) -> None:
+    unknown = sorted(k for k in kwargs if k not in _libpq_keywords())
+    if unknown:
+        raise UnknownKeywordError(
+            f"connect() got an unexpected keyword argument {unknown[0]!r}: it is neither "
+            f"a governance keyword ({', '.join(GOVERNANCE_KEYWORDS)}), a psycopg "
+            "argument, nor a libpq connection parameter"
+        )
+
+
+def _session_for(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> Session:
+    params = conn.info.get_parameters()
+    params.setdefault("port", str(conn.info.port))
+    return Session(session_id=uuid.uuid4().hex, params=params)
+
+
+_NOT_GOVERNED = "this connection has no governor (it was not opened by connect())"
+
+
+class _GovernedFactories:
+    """Cursor-factory attributes that always hold governed classes."""
+
+    _gov_state: tuple[Governor, Session] | None
+    _gov_cursor_factory: type[Any]
+    _gov_server_cursor_factory: type[Any]
+
+    @property
+    def cursor_factory(self) -> type[Any]:
+        """The cursor class: the user's own, combined with the gate."""
+        return self._gov_cursor_factory
+
+    @cursor_factory.setter
+    def cursor_factory(self, cls: type[Any]) -> None:
+        self._gov_cursor_factory = governed_class(cls)
+
+    @property
+    def server_cursor_factory(self) -> type[Any]:
+        """The named-cursor class: the user's own, combined with the gate."""
+        return self._gov_server_cursor_factory
+
+    @server_cursor_factory.setter
+    def server_cursor_factory(self, cls: type[Any]) -> None:
+        self._gov_server_cursor_factory = governed_class(cls)
+
+    @property
+    def governor(self) -> Governor:
+        """The gate this connection's statements pass."""
+        if self._gov_state is None:
+            raise GovernanceError(_NOT_GOVERNED)
+        return self._gov_state[0]
+
+    @property
+    def session(self) -> Session:
+        """Who opened this connection, where it points, and its session id."""
+        if self._gov_state is None:
+            raise GovernanceError(_NOT_GOVERNED)
+        return self._gov_state[1]
+
+    def _gov_attach(self, governor: Governor) -> None:
+        session = governor.open_session(_session_for(self))  # type: ignore[arg-type]
+        self._gov_state = (governor, session)
+
+    def _gov_detach(self) -> None:
+        state, self._gov_state = self._gov_state, None
+        if state is not None:
+            state[0].close_session(state[1])
+
+
+class Connection(_GovernedFactories, psycopg.Connection[Any]):
+    """A ``psycopg.Connection`` whose every statement passes the governor."""
+
+    __module__ = "governed_db"
+
+    def __init__(self, pgconn: Any, row_factory: Any = psycopg.rows.tuple_row) -> None:
+        self._gov_state = None
+        self._gov_cursor_factory = Cursor
+        self._gov_server_cursor_factory = ServerCursor
+        super().__init__(pgconn, row_factory)
+
+    @classmethod
+    def connect(  # type: ignore[override]
+        cls,
+        conninfo: str = "",
+        *,
+        policy: Any = None,
+        identity: Any = None,
+        environment: str | None = None,
+        governor: Governor | None = None,
+        autocommit: bool = False,
+        prepare_threshold: int | None = 5,
+        context: Any = None,
+        row_factory: Any = None,
+        cursor_factory: Any = None,
+        **kwargs: Any,
+    ) -> Connection:
+        """Open a governed connection; see ``governed_db.connect``."""
+        _check_keywords(kwargs)
+        gate = build_governor(
+            policy=policy, identity=identity, environment=environment, governor=governor
+        )
+        conn = super().connect(
+            conninfo,
+            autocommit=autocommit,
+            prepare_threshold=prepare_threshold,
+            context=context,
+            row_factory=row_factory,
+            cursor_factory=cursor_factory,
+            **kwargs,
+        )
+        try:
+            conn._gov_attach(gate)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def close(self) -> None:
+        """Close the connection (and its governed session)."""
+        try:
+            super().close()
+        finally:
+            if self.closed:
+                self._gov_detach()
+
+
+class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
+    """A ``psycopg.AsyncConnection`` whose every statement passes the governor."""
+
+    __module__ = "governed_db"
+
+    def __init__(self, pgconn: Any, row_factory: Any = psycopg.rows.tuple_row) -> None:
+        self._gov_state = None
+        self._gov_cursor_factory = AsyncCursor
+        self._gov_server_cursor_factory = AsyncServerCursor
+        super().__init__(pgconn, row_factory)
+
+    @classmethod
+    async def connect(  # type: ignore[override]
+        cls,
+        conninfo: str = "",
+        *,
+        policy: Any = None,
+        identity: Any = None,
+        environment: str | None = None,
+        governor: Governor | None = None,
+        autocommit: bool = False,
+        prepare_threshold: int | None = 5,
+        context: Any = None,
+        row_factory: Any = None,
+        cursor_factory: Any = None,
+        **kwargs: Any,
+    ) -> AsyncConnection:
+        """Open a governed async connection; see ``governed_db.connect``."""
+        _check_keywords(kwargs)
+        gate = build_governor(
+            policy=policy, identity=identity, environment=environment, governor=governor
+        )
+        conn = await super().connect(
+            conninfo,
+            autocommit=autocommit,
+            prepare_threshold=prepare_threshold,
+            context=context,
+            row_factory=row_factory,
+            cursor_factory=cursor_factory,
+            **kwargs,
+        )
+        try:
+            conn._gov_attach(gate)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def close(self) -> None:
+        """Close the connection (and its governed session)."""
+        try:
+            await super().close()
+        finally:
+            if self.closed:
+                self._gov_detach()

@@ -1,0 +1,360 @@
+"""Governed cursor classes: psycopg's cursors with the gate in front.
+
+Each mixin overrides the public entry points (``execute``, ``executemany``,
+``stream``, ``copy``) to call the connection's governor before anything is
+sent, and psycopg's ``_make_row_maker`` so every result's row maker passes
+through ``Governor.shape_rows`` once. ``row_factory`` keeps reading back as
+what the user set. ``governed_class`` combines a user's own cursor class with
+the right mixin instead of replacing it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+
+from governed_db.errors import GovernanceError
+from governed_db.governor import Call, Outcome, Ticket
+
+if TYPE_CHECKING:
+    from governed_db.governor import Governor, Session
+
+__all__ = [
+    "AsyncClientCursor",
+    "AsyncCursor",
+    "AsyncRawCursor",
+    "AsyncRawServerCursor",
+    "AsyncServerCursor",
+    "ClientCursor",
+    "Cursor",
+    "RawCursor",
+    "RawServerCursor",
+    "ServerCursor",
+    "governed_class",
+    "render_query",
+]
+
+try:  # Python >= 3.14 template strings, which psycopg >= 3.3 accepts as queries
+    Template: Any = importlib.import_module("string.templatelib").Template
+except ImportError:
+    Template = None
+
+
+def render_query(query: Any, conn: Any) -> str:
+    """The text of ``query`` as the server will receive it (before parameters)."""
+    if isinstance(query, str):
+        return query
+    if isinstance(query, bytes | bytearray | memoryview):
+        return bytes(query).decode(conn.info.encoding, errors="replace")
+    if isinstance(query, sql.Composable):
+        return query.as_string(conn)
+    if Template is not None and isinstance(query, Template):
+        return str(sql.as_string(query, conn))
+    raise GovernanceError(
+        f"cannot read a query of type {type(query).__name__!r}; "
+        "pass a str, bytes or psycopg.sql object (refused: a statement that "
+        "cannot be read cannot be governed)"
+    )
+
+
+class _Gate:
+    """The calls into the governor shared by every governed cursor."""
+
+    __slots__ = ()
+
+    _conn: Any
+    _row_factory: Any
+    _make_row: Any
+    rowcount: int
+
+    def _gov(self) -> tuple[Governor, Session]:
+        state = getattr(self._conn, "_gov_state", None)
+        if state is None:
+            raise GovernanceError(
+                "this connection has no governor: open it with governed_db.connect() "
+                "or governed_db.Connection.connect() (refused, fail closed)"
+            )
+        return state  # type: ignore[no-any-return]
+
+    def _admit(self, method: str, query: Any, params: Any) -> Ticket:
+        governor, session = self._gov()
+        name = getattr(self, "_name", None)
+        call = Call(session, method, render_query(query, self._conn), params, name)
+        return governor.admit(call)
+
+    def _settle(self, ticket: Ticket, error: BaseException | None) -> None:
+        governor, _ = self._gov()
+        duration = time.perf_counter_ns() - ticket.started_ns
+        governor.settle(ticket, Outcome(self.rowcount, duration, error))
+
+    def _make_row_maker(self) -> Any:
+        governor, _ = self._gov()
+        return governor.shape_rows(self, self._row_factory(self))
+
+    @property
+    def row_factory(self) -> Any:
+        """Writable: how result rows are formed (reads back as what was set)."""
+        return self._row_factory
+
+    @row_factory.setter
+    def row_factory(self, row_factory: Any) -> None:
+        self._row_factory = row_factory
+        if getattr(self, "pgresult", None):
+            self._make_row = self._make_row_maker()
+
+
+class GovernedCursorMixin(_Gate):
+    """Gate for client-side cursors (``Cursor``, ``ClientCursor``, ``RawCursor``)."""
+
+    __slots__ = ()
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        ticket = self._admit("execute", query, params)
+        try:
+            result = super().execute(query, params, **kwargs)  # type: ignore[misc]
+        except BaseException as exc:
+            self._settle(ticket, exc)
+            raise
+        self._settle(ticket, None)
+        return result
+
+    def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> None:
+        if not isinstance(params_seq, list | tuple):
+            params_seq = list(params_seq)
+        ticket = self._admit("executemany", query, params_seq)
+        try:
+            super().executemany(query, params_seq, **kwargs)  # type: ignore[misc]
+        except BaseException as exc:
+            self._settle(ticket, exc)
+            raise
+        self._settle(ticket, None)
+
+    def stream(self, query: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
+        ticket = self._admit("stream", query, params)
+        error: BaseException | None = None
+        try:
+            yield from super().stream(query, params, **kwargs)  # type: ignore[misc]
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._settle(ticket, error)
+
+    @contextmanager
+    def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
+        ticket = self._admit("copy", statement, params)
+        error: BaseException | None = None
+        try:
+            with super().copy(statement, params, **kwargs) as copy:  # type: ignore[misc]
+                yield copy
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._settle(ticket, error)
+
+
+class GovernedServerCursorMixin(_Gate):
+    """Gate for named (server-side) cursors: the DECLARE is what gets governed."""
+
+    __slots__ = ()
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        ticket = self._admit("declare", query, params)
+        try:
+            result = super().execute(query, params, **kwargs)  # type: ignore[misc]
+        except BaseException as exc:
+            self._settle(ticket, exc)
+            raise
+        self._settle(ticket, None)
+        return result
+
+
+class AsyncGovernedCursorMixin(_Gate):
+    """Gate for async client-side cursors."""
+
+    __slots__ = ()
+
+    async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        ticket = self._admit("execute", query, params)
+        try:
+            result = await super().execute(query, params, **kwargs)  # type: ignore[misc]
+        except BaseException as exc:
+            self._settle(ticket, exc)
+            raise
+        self._settle(ticket, None)
+        return result
+
+    async def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> None:
+        if not isinstance(params_seq, list | tuple):
+            params_seq = list(params_seq)
+        ticket = self._admit("executemany", query, params_seq)
+        try:
+            await super().executemany(query, params_seq, **kwargs)  # type: ignore[misc]
+        except BaseException as exc:
+            self._settle(ticket, exc)
+            raise
+        self._settle(ticket, None)
+
+    async def stream(self, query: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+        ticket = self._admit("stream", query, params)
+        error: BaseException | None = None
+        try:
+            async for row in super().stream(query, params, **kwargs):  # type: ignore[misc]
+                yield row
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._settle(ticket, error)
+
+    @asynccontextmanager
+    async def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+        ticket = self._admit("copy", statement, params)
+        error: BaseException | None = None
+        try:
+            async with super().copy(statement, params, **kwargs) as copy:  # type: ignore[misc]
+                yield copy
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._settle(ticket, error)
+
+
+class AsyncGovernedServerCursorMixin(_Gate):
+    """Gate for async named cursors."""
+
+    __slots__ = ()
+
+    async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        ticket = self._admit("declare", query, params)
+        try:
+            result = await super().execute(query, params, **kwargs)  # type: ignore[misc]
+        except BaseException as exc:
+            self._settle(ticket, exc)
+            raise
+        self._settle(ticket, None)
+        return result
+
+
+_MIXINS: tuple[tuple[type[Any], type[_Gate]], ...] = (
+    # Most specific first: server cursors subclass the client ones.
+    (psycopg.AsyncServerCursor, AsyncGovernedServerCursorMixin),
+    (psycopg.ServerCursor, GovernedServerCursorMixin),
+    (psycopg.AsyncCursor, AsyncGovernedCursorMixin),
+    (psycopg.Cursor, GovernedCursorMixin),
+)
+_MIXINS_RAW_SERVER: tuple[tuple[type[Any], type[_Gate]], ...] = (
+    (psycopg.AsyncRawServerCursor, AsyncGovernedServerCursorMixin),
+    (psycopg.RawServerCursor, GovernedServerCursorMixin),
+)
+
+
+def governed_class(cls: type[Any]) -> type[Any]:
+    """``cls`` itself if already governed, else a subclass with the gate mixed in."""
+    if issubclass(cls, _Gate):
+        return cls
+    if cls in _OWN_TWINS:
+        return _OWN_TWINS[cls]
+    combined = _COMBINED.get(cls)
+    if combined is None:
+        combined = _COMBINED.setdefault(cls, _combine(cls))
+    return combined
+
+
+_COMBINED: dict[type[Any], type[Any]] = {}
+
+
+def _combine(cls: type[Any]) -> type[Any]:
+    for base, mixin in _MIXINS_RAW_SERVER + _MIXINS:
+        if issubclass(cls, base):
+            return type(cls.__name__, (mixin, cls), {"__module__": cls.__module__})
+    raise TypeError(
+        f"{cls.__qualname__} is not a psycopg cursor class; "
+        "cursor_factory must subclass psycopg.Cursor, psycopg.ServerCursor or their async twins"
+    )
+
+
+class Cursor(GovernedCursorMixin, psycopg.Cursor[Any]):
+    """``psycopg.Cursor`` with the gate."""
+
+    __module__ = "governed_db"
+
+
+class ClientCursor(GovernedCursorMixin, psycopg.ClientCursor[Any]):
+    """``psycopg.ClientCursor`` (client-side binding) with the gate."""
+
+    __module__ = "governed_db"
+
+
+class RawCursor(GovernedCursorMixin, psycopg.RawCursor[Any]):
+    """``psycopg.RawCursor`` ($1 placeholders) with the gate."""
+
+    __module__ = "governed_db"
+
+
+class ServerCursor(GovernedServerCursorMixin, psycopg.ServerCursor[Any]):
+    """``psycopg.ServerCursor`` (named cursor) with the gate."""
+
+    __module__ = "governed_db"
+
+
+class RawServerCursor(GovernedServerCursorMixin, psycopg.RawServerCursor[Any]):
+    """``psycopg.RawServerCursor`` with the gate."""
+
+    __module__ = "governed_db"
+
+
+class AsyncCursor(AsyncGovernedCursorMixin, psycopg.AsyncCursor[Any]):
+    """``psycopg.AsyncCursor`` with the gate."""
+
+    __module__ = "governed_db"
+
+
+class AsyncClientCursor(AsyncGovernedCursorMixin, psycopg.AsyncClientCursor[Any]):
+    """``psycopg.AsyncClientCursor`` with the gate."""
+
+    __module__ = "governed_db"
+
+
+class AsyncRawCursor(AsyncGovernedCursorMixin, psycopg.AsyncRawCursor[Any]):
+    """``psycopg.AsyncRawCursor`` with the gate."""
+
+    __module__ = "governed_db"
+
+
+class AsyncServerCursor(AsyncGovernedServerCursorMixin, psycopg.AsyncServerCursor[Any]):
+    """``psycopg.AsyncServerCursor`` with the gate."""
+
+    __module__ = "governed_db"
+
+
+class AsyncRawServerCursor(AsyncGovernedServerCursorMixin, psycopg.AsyncRawServerCursor[Any]):
+    """``psycopg.AsyncRawServerCursor`` with the gate."""
+
+    __module__ = "governed_db"
+
+
+_OWN_TWINS: dict[type[Any], type[Any]] = {
+    psycopg.Cursor: Cursor,
+    psycopg.ClientCursor: ClientCursor,
+    psycopg.RawCursor: RawCursor,
+    psycopg.ServerCursor: ServerCursor,
+    psycopg.RawServerCursor: RawServerCursor,
+    psycopg.AsyncCursor: AsyncCursor,
+    psycopg.AsyncClientCursor: AsyncClientCursor,
+    psycopg.AsyncRawCursor: AsyncRawCursor,
+    psycopg.AsyncServerCursor: AsyncServerCursor,
+    psycopg.AsyncRawServerCursor: AsyncRawServerCursor,
+}

@@ -1,0 +1,109 @@
+"""The gate every statement passes and the hook every result passes.
+
+A ``Governor`` is plain code over plain values: the cursor classes call
+``admit`` with a ``Call`` before anything is sent, ``settle`` with an
+``Outcome`` afterwards, and ``shape_rows`` once per result to wrap the row
+maker. The base class allows everything and passes rows through untouched;
+policy, approvals and audit extend it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Call", "Governor", "Outcome", "Session", "Ticket"]
+
+RowMaker = Callable[[Any], Any]
+
+#: Ways a statement reaches the server, as named in ``Call.method``.
+METHODS = frozenset({"execute", "executemany", "stream", "copy", "declare"})
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One governed connection: where it points and who opened it."""
+
+    session_id: str
+    params: Mapping[str, str]
+    environment: str = ""
+    identity: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One statement on its way to the server.
+
+    ``query`` is the text as the server will see it (``sql.Composed`` and bytes
+    already rendered); ``params`` is what the caller passed (for
+    ``executemany``, the sequence of parameter sets as given).
+    """
+
+    session: Session
+    method: str
+    query: str
+    params: Any = None
+    cursor_name: str | None = None
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What ``admit`` hands back; it travels with the statement to ``settle``."""
+
+    call: Call
+    started_ns: int = field(default_factory=time.perf_counter_ns)
+    decision: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a statement ended: ``error`` is None on success."""
+
+    rowcount: int
+    duration_ns: int
+    error: BaseException | None = None
+
+
+class Governor:
+    """Allow-all gate: admits every statement and leaves rows as they are."""
+
+    __slots__ = ()
+
+    def open_session(self, session: Session) -> Session:
+        """Called once per connection, after it is established."""
+        return session
+
+    def admit(self, call: Call) -> Ticket:
+        """Decide on ``call`` before it is sent; raise to refuse it."""
+        return Ticket(call)
+
+    def settle(self, ticket: Ticket, outcome: Outcome) -> None:
+        """Called once the statement has finished, failed or been abandoned."""
+
+    def shape_rows(self, cursor: Any, make_row: RowMaker) -> RowMaker:
+        """Return the row maker for a new result (called once per result)."""
+        return make_row
+
+    def close_session(self, session: Session) -> None:
+        """Called when the connection closes."""
+
+
+def build_governor(
+    *,
+    policy: Any = None,
+    identity: Any = None,
+    environment: str | None = None,
+    governor: Governor | None = None,
+) -> Governor:
+    """The governor for a new connection, from ``connect()``'s governance keywords."""
+    if governor is not None:
+        if policy is not None:
+            raise TypeError("connect() takes either policy= or governor=, not both")
+        if not isinstance(governor, Governor):
+            raise TypeError(
+                f"governor= must be a governed_db.Governor, not {type(governor).__name__}"
+            )
+        return governor
+    return Governor()

@@ -1,0 +1,65 @@
+"""Helpers for users' own tests: see what the gate saw without a mock of anything."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from governed_db.governor import Call, Governor, Outcome, RowMaker, Ticket
+
+__all__ = ["RecordingGovernor", "Seen"]
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One statement as the gate saw it, and how it ended."""
+
+    call: Call
+    outcome: Outcome | None
+
+
+class RecordingGovernor(Governor):
+    """Allows everything and remembers every call, outcome and result shaped.
+
+    Pass it as ``connect(..., governor=RecordingGovernor())``. ``refuse`` is an
+    optional predicate: a call for which it returns an exception is refused
+    with that exception (nothing is sent to the server).
+    """
+
+    __slots__ = ("_lock", "calls", "refuse", "results", "settled")
+
+    def __init__(self, refuse: Any = None) -> None:
+        self._lock = threading.Lock()
+        self.calls: list[Call] = []
+        self.settled: list[Seen] = []
+        self.results: list[tuple[str | None, int]] = []
+        self.refuse = refuse
+
+    def admit(self, call: Call) -> Ticket:
+        with self._lock:
+            self.calls.append(call)
+        if self.refuse is not None:
+            error = self.refuse(call)
+            if error is not None:
+                raise error
+        return Ticket(call)
+
+    def settle(self, ticket: Ticket, outcome: Outcome) -> None:
+        with self._lock:
+            self.settled.append(Seen(ticket.call, outcome))
+
+    def shape_rows(self, cursor: Any, make_row: RowMaker) -> RowMaker:
+        with self._lock:
+            self.results.append((getattr(cursor, "_name", None) or None, id(make_row)))
+        return make_row
+
+    @property
+    def methods(self) -> list[str]:
+        """The ``method`` of every call admitted, in order."""
+        return [c.method for c in self.calls]
+
+    @property
+    def queries(self) -> list[str]:
+        """The text of every call admitted, in order."""
+        return [c.query for c in self.calls]
