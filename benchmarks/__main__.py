@@ -1,0 +1,134 @@
+"""``python -m benchmarks``: governed_db against raw psycopg, paired in one run.
+
+Starts an embedded PostgreSQL, pins it to one core and this process to the
+other, and times each case through raw psycopg and through governed_db,
+alternating on every operation. Prints a rich table and writes
+``benchmarks/results.json``. ``--quick`` runs fewer repetitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+import governed_db
+from benchmarks import db_cases, harness
+from benchmarks.report import Measurement
+from governed_db.embedded_server import start_embedded_server
+
+RESULTS = Path(__file__).with_name("results.json")
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """How the 'governed' side connects, and the ratio each case is held to."""
+
+    label: str
+    connect: Callable[[str], Any]
+    targets: dict[str, float]
+    null: bool = False
+
+
+def _sides() -> list[Side]:
+    every = {case.name: 1.05 for case in db_cases.cases(quick=True)}
+    return [
+        Side("null: psycopg vs psycopg", psycopg.connect, {}, null=True),
+        Side(
+            "allow-all governor",
+            lambda dsn: governed_db.connect(dsn, governor=governed_db.Governor()),
+            every,
+        ),
+    ]
+
+
+def _pure_measurements() -> list[Measurement]:
+    """CPU-only figures from the rooms' own benchmark modules."""
+    return []
+
+
+def _run_side(side: Side, dsn: str, quick: bool) -> list[Measurement]:
+    out = []
+    for case in db_cases.cases(quick):
+        with psycopg.connect(dsn) as raw_conn, side.connect(dsn) as gov_conn:
+            result = harness.paired(
+                case.name, case.make(raw_conn), case.make(gov_conn), case.pairs, case.warmup
+            )
+        if side.null:
+            within = abs(result.paired_ratio - 1.0) <= 0.02
+            out.append(
+                Measurement(
+                    name=f"{case.name} [{side.label}]",
+                    value=round(result.paired_ratio, 4),
+                    unit="× raw",
+                    target="1.00 ± 0.02",
+                    passed=within,
+                    detail=harness.to_measurement(result, None, side.label).detail,
+                )
+            )
+        else:
+            out.append(harness.to_measurement(result, side.targets.get(case.name), side.label))
+    return out
+
+
+def _table(rows: Sequence[Measurement]) -> Table:
+    table = Table(title="governed_db benchmarks (paired against raw psycopg, medians)")
+    for column in ("case", "value", "target", "ok", "detail"):
+        table.add_column(column, overflow="fold")
+    for m in rows:
+        ok = "" if m.passed is None else ("[green]yes[/]" if m.passed else "[red]NO[/]")
+        table.add_row(m.name, f"{m.value:g} {m.unit}", m.target, ok, m.detail)
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every case; exit 0 (figures are reported, not asserted)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    console = Console()
+    server = start_embedded_server()
+    pinning = harness.pin(server.pid)
+    console.print(f"[dim]{pinning}[/]")
+    rows: list[Measurement] = []
+    try:
+        dsn = server.conninfo()
+        db_cases.prepare(dsn)
+        for side in _sides():
+            with console.status(f"timing: {side.label}"):
+                rows.extend(_run_side(side, dsn, args.quick))
+    finally:
+        server.stop()
+    rows.extend(_pure_measurements())
+    console.print(_table(rows))
+    args.output.write_text(
+        json.dumps(
+            {
+                "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "machine": platform.platform(),
+                "python": platform.python_version(),
+                "psycopg": psycopg.__version__,
+                "pinning": pinning,
+                "quick": args.quick,
+                "results": [m.as_json() for m in rows],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    console.print(f"[dim]wrote {args.output}[/]")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ``governed-db`` command."""
