@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=150)
     server = start_embedded_server()
     pinning = harness.pin(server.pid)
     console.print(f"[dim]{pinning}[/]")

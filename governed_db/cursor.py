@@ -11,7 +11,6 @@ the right mixin instead of replacing it.
 from __future__ import annotations
 
 import importlib
-import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -20,10 +19,9 @@ import psycopg
 from psycopg import sql
 
 from governed_db.errors import GovernanceError
-from governed_db.governor import Call, Outcome, Ticket
 
 if TYPE_CHECKING:
-    from governed_db.governor import Governor, Session
+    from governed_db.governor import Governor, Session, Ticket
 
 __all__ = [
     "AsyncClientCursor",
@@ -73,6 +71,8 @@ class _Gate:
     _make_row: Any
     rowcount: int
 
+    _gov_cursor_name: str | None = None
+
     def _gov(self) -> tuple[Governor, Session]:
         state = getattr(self._conn, "_gov_state", None)
         if state is None:
@@ -82,16 +82,14 @@ class _Gate:
             )
         return state  # type: ignore[no-any-return]
 
-    def _admit(self, method: str, query: Any, params: Any) -> Ticket:
+    def _admit(self, method: str, query: Any, params: Any) -> Ticket | None:
         governor, session = self._gov()
-        name = getattr(self, "_name", None)
-        call = Call(session, method, render_query(query, self._conn), params, name)
-        return governor.admit(call)
+        text = query if type(query) is str else render_query(query, self._conn)
+        return governor.admit(session, method, text, params, self._gov_cursor_name)
 
-    def _settle(self, ticket: Ticket, error: BaseException | None) -> None:
-        governor, _ = self._gov()
-        duration = time.perf_counter_ns() - ticket.started_ns
-        governor.settle(ticket, Outcome(self.rowcount, duration, error))
+    def _settle(self, ticket: Ticket | None, error: BaseException | None) -> None:
+        if ticket is not None:
+            self._gov()[0].settle(ticket, self.rowcount, error)
 
     def _make_row_maker(self) -> Any:
         governor, _ = self._gov()
@@ -167,6 +165,10 @@ class GovernedServerCursorMixin(_Gate):
 
     __slots__ = ()
 
+    @property
+    def _gov_cursor_name(self) -> str | None:  # type: ignore[override]
+        return self._name  # type: ignore[attr-defined, no-any-return]
+
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         ticket = self._admit("declare", query, params)
         try:
@@ -236,6 +238,10 @@ class AsyncGovernedServerCursorMixin(_Gate):
     """Gate for async named cursors."""
 
     __slots__ = ()
+
+    @property
+    def _gov_cursor_name(self) -> str | None:  # type: ignore[override]
+        return self._name  # type: ignore[attr-defined, no-any-return]
 
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         ticket = self._admit("declare", query, params)

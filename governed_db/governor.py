@@ -56,6 +56,10 @@ class Ticket:
     started_ns: int = field(default_factory=time.perf_counter_ns)
     decision: Any = None
 
+    def outcome(self, rowcount: int, error: BaseException | None) -> Outcome:
+        """How the statement ended, timed from admission."""
+        return Outcome(rowcount, time.perf_counter_ns() - self.started_ns, error)
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -67,7 +71,13 @@ class Outcome:
 
 
 class Governor:
-    """Allow-all gate: admits every statement and leaves rows as they are."""
+    """Allow-all gate: admits every statement and leaves rows as they are.
+
+    ``admit`` runs before anything is sent and may raise to refuse; when it
+    returns a ``Ticket``, ``settle`` is called once the statement has finished,
+    failed or been abandoned. Returning None (as this class does) means the
+    gate has nothing to settle, which keeps the hot path cheap.
+    """
 
     __slots__ = ()
 
@@ -75,12 +85,14 @@ class Governor:
         """Called once per connection, after it is established."""
         return session
 
-    def admit(self, call: Call) -> Ticket:
-        """Decide on ``call`` before it is sent; raise to refuse it."""
-        return Ticket(call)
+    def admit(
+        self, session: Session, method: str, query: str, params: Any, cursor_name: str | None
+    ) -> Ticket | None:
+        """Decide on a statement before it is sent; raise to refuse it."""
+        return None
 
-    def settle(self, ticket: Ticket, outcome: Outcome) -> None:
-        """Called once the statement has finished, failed or been abandoned."""
+    def settle(self, ticket: Ticket, rowcount: int, error: BaseException | None) -> None:
+        """Called after a statement ``admit`` returned a ticket for."""
 
     def shape_rows(self, cursor: Any, make_row: RowMaker) -> RowMaker:
         """Return the row maker for a new result (called once per result)."""

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from governed_db.governor import Call, Governor, Outcome, RowMaker, Ticket
+from governed_db.governor import Call, Governor, Outcome, RowMaker, Session, Ticket
 
 __all__ = ["RecordingGovernor", "Seen"]
 
@@ -36,7 +36,10 @@ class RecordingGovernor(Governor):
         self.results: list[tuple[str | None, int]] = []
         self.refuse = refuse
 
-    def admit(self, call: Call) -> Ticket:
+    def admit(
+        self, session: Session, method: str, query: str, params: Any, cursor_name: str | None
+    ) -> Ticket:
+        call = Call(session, method, query, params, cursor_name)
         with self._lock:
             self.calls.append(call)
         if self.refuse is not None:
@@ -45,9 +48,9 @@ class RecordingGovernor(Governor):
                 raise error
         return Ticket(call)
 
-    def settle(self, ticket: Ticket, outcome: Outcome) -> None:
+    def settle(self, ticket: Ticket, rowcount: int, error: BaseException | None) -> None:
         with self._lock:
-            self.settled.append(Seen(ticket.call, outcome))
+            self.settled.append(Seen(ticket.call, ticket.outcome(rowcount, error)))
 
     def shape_rows(self, cursor: Any, make_row: RowMaker) -> RowMaker:
         with self._lock:
