@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+)
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 
 from governed_db.errors import GovernanceError
+from governed_db.guards import guarded, guarded_async
 
 if TYPE_CHECKING:
     from governed_db.governor import Governor, Session, Ticket
@@ -61,6 +68,9 @@ def render_query(query: Any, conn: Any) -> str:
     )
 
 
+_NO_GUARD: nullcontext[None] = nullcontext()
+
+
 class _Gate:
     """The calls into the governor shared by every governed cursor."""
 
@@ -91,6 +101,27 @@ class _Gate:
         if ticket is not None:
             self._gov()[0].settle(ticket, self.rowcount, error)
 
+    def _guard(self, ticket: Ticket | None) -> AbstractContextManager[None]:
+        if ticket is None or not ticket.guarded:
+            return _NO_GUARD
+        return guarded(self, ticket, self._gov()[0])
+
+    def _guard_async(self, ticket: Ticket | None) -> AbstractAsyncContextManager[None]:
+        if ticket is None or not ticket.guarded:
+            return _NO_GUARD
+        return guarded_async(self, ticket, self._gov()[0])
+
+    def _refuse_guarded_stream(self, ticket: Ticket | None) -> Ticket | None:
+        if ticket is not None and ticket.guarded:
+            error = GovernanceError(
+                "a row limit or DDL lock timeout applies to this statement and stream() "
+                "cannot enforce it (rows would reach you before the count is known); "
+                "refused, fail closed: use execute() instead"
+            )
+            self._settle(ticket, error)
+            raise error
+        return ticket
+
     def _make_row_maker(self) -> Any:
         governor, _ = self._gov()
         return governor.shape_rows(self, self._row_factory(self))
@@ -115,7 +146,8 @@ class GovernedCursorMixin(_Gate):
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         ticket = self._admit("execute", query, params)
         try:
-            result = super().execute(query, params, **kwargs)  # type: ignore[misc]
+            with self._guard(ticket):
+                result = super().execute(query, params, **kwargs)  # type: ignore[misc]
         except BaseException as exc:
             self._settle(ticket, exc)
             raise
@@ -127,14 +159,15 @@ class GovernedCursorMixin(_Gate):
             params_seq = list(params_seq)
         ticket = self._admit("executemany", query, params_seq)
         try:
-            super().executemany(query, params_seq, **kwargs)  # type: ignore[misc]
+            with self._guard(ticket):
+                super().executemany(query, params_seq, **kwargs)  # type: ignore[misc]
         except BaseException as exc:
             self._settle(ticket, exc)
             raise
         self._settle(ticket, None)
 
     def stream(self, query: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
-        ticket = self._admit("stream", query, params)
+        ticket = self._refuse_guarded_stream(self._admit("stream", query, params))
         error: BaseException | None = None
         try:
             yield from super().stream(query, params, **kwargs)  # type: ignore[misc]
@@ -151,7 +184,7 @@ class GovernedCursorMixin(_Gate):
         ticket = self._admit("copy", statement, params)
         error: BaseException | None = None
         try:
-            with super().copy(statement, params, **kwargs) as copy:  # type: ignore[misc]
+            with self._guard(ticket), super().copy(statement, params, **kwargs) as copy:  # type: ignore[misc]
                 yield copy
         except BaseException as exc:
             error = exc
@@ -172,7 +205,8 @@ class GovernedServerCursorMixin(_Gate):
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         ticket = self._admit("declare", query, params)
         try:
-            result = super().execute(query, params, **kwargs)  # type: ignore[misc]
+            with self._guard(ticket):
+                result = super().execute(query, params, **kwargs)  # type: ignore[misc]
         except BaseException as exc:
             self._settle(ticket, exc)
             raise
@@ -188,7 +222,8 @@ class AsyncGovernedCursorMixin(_Gate):
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         ticket = self._admit("execute", query, params)
         try:
-            result = await super().execute(query, params, **kwargs)  # type: ignore[misc]
+            async with self._guard_async(ticket):
+                result = await super().execute(query, params, **kwargs)  # type: ignore[misc]
         except BaseException as exc:
             self._settle(ticket, exc)
             raise
@@ -200,14 +235,15 @@ class AsyncGovernedCursorMixin(_Gate):
             params_seq = list(params_seq)
         ticket = self._admit("executemany", query, params_seq)
         try:
-            await super().executemany(query, params_seq, **kwargs)  # type: ignore[misc]
+            async with self._guard_async(ticket):
+                await super().executemany(query, params_seq, **kwargs)  # type: ignore[misc]
         except BaseException as exc:
             self._settle(ticket, exc)
             raise
         self._settle(ticket, None)
 
     async def stream(self, query: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
-        ticket = self._admit("stream", query, params)
+        ticket = self._refuse_guarded_stream(self._admit("stream", query, params))
         error: BaseException | None = None
         try:
             async for row in super().stream(query, params, **kwargs):  # type: ignore[misc]
@@ -225,7 +261,10 @@ class AsyncGovernedCursorMixin(_Gate):
         ticket = self._admit("copy", statement, params)
         error: BaseException | None = None
         try:
-            async with super().copy(statement, params, **kwargs) as copy:  # type: ignore[misc]
+            async with (
+                self._guard_async(ticket),
+                super().copy(statement, params, **kwargs) as copy,  # type: ignore[misc]
+            ):
                 yield copy
         except BaseException as exc:
             error = exc
@@ -246,7 +285,8 @@ class AsyncGovernedServerCursorMixin(_Gate):
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         ticket = self._admit("declare", query, params)
         try:
-            result = await super().execute(query, params, **kwargs)  # type: ignore[misc]
+            async with self._guard_async(ticket):
+                result = await super().execute(query, params, **kwargs)  # type: ignore[misc]
         except BaseException as exc:
             self._settle(ticket, exc)
             raise

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from governed_db.errors import BlastRadiusExceeded
+
 __all__ = ["Call", "Governor", "Outcome", "Session", "Ticket"]
 
 RowMaker = Callable[[Any], Any]
@@ -55,6 +57,17 @@ class Ticket:
     call: Call
     started_ns: int = field(default_factory=time.perf_counter_ns)
     decision: Any = None
+    #: Roll the statement back and raise if it affects more rows than this.
+    max_rows: int | None = None
+    #: ``lock_timeout`` to apply to this statement alone (DDL), e.g. "5s".
+    lock_timeout: str | None = None
+    #: Whatever the governor wants back in ``settle`` (audit reference, ...).
+    ref: Any = None
+
+    @property
+    def guarded(self) -> bool:
+        """Whether limits must be enforced around the statement."""
+        return self.max_rows is not None or self.lock_timeout is not None
 
     def outcome(self, rowcount: int, error: BaseException | None) -> Outcome:
         """How the statement ended, timed from admission."""
@@ -97,6 +110,16 @@ class Governor:
     def shape_rows(self, cursor: Any, make_row: RowMaker) -> RowMaker:
         """Return the row maker for a new result (called once per result)."""
         return make_row
+
+    def exceeded(self, ticket: Ticket, affected: int) -> BaseException:
+        """The error for a statement that affected more than ``ticket.max_rows`` rows."""
+        return BlastRadiusExceeded(
+            f"the statement affected {affected} rows, more than the {ticket.max_rows} allowed; "
+            "it was rolled back",
+            rule_id="max_rows_affected",
+            hint="Narrow the WHERE clause, or work in batches below the limit.",
+            statement=ticket.call.query,
+        )
 
     def close_session(self, session: Session) -> None:
         """Called when the connection closes."""

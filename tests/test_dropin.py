@@ -43,7 +43,7 @@ def test_context_managers_commit_and_roll_back(pg_dsn: str) -> None:
     with db.connect(pg_dsn) as conn:
         assert conn.execute("select count(*) from t").fetchone() == (0,)
         conn.commit()
-        with pytest.raises(ZeroDivisionError), conn.transaction():  # noqa: PT012
+        with pytest.raises(ZeroDivisionError), conn.transaction():
             conn.execute("insert into t values (1)")
             raise ZeroDivisionError
         with conn.transaction():
