@@ -9,11 +9,13 @@ with the user's own ``cursor_factory`` or not, is a governed one.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
 import psycopg
 from psycopg import pq
+from psycopg.conninfo import conninfo_to_dict
 
 from governed_db.cursor import (
     AsyncCursor,
@@ -56,6 +58,28 @@ def _check_keywords(kwargs: dict[str, Any]) -> None:
             f"a governance keyword ({', '.join(GOVERNANCE_KEYWORDS)}), a psycopg "
             "argument, nor a libpq connection parameter"
         )
+
+
+def _with_application_name(gate: Governor, conninfo: str, kwargs: dict[str, Any]) -> None:
+    """Name the connection after the actor (for pgaudit/server logs) unless the user did."""
+    name = gate.application_name()
+    if (
+        name
+        and "application_name" not in kwargs
+        and "application_name" not in conninfo_to_dict(conninfo)
+    ):
+        kwargs["application_name"] = name
+
+
+def _apply_settings(conn: Any, settings: Mapping[str, str]) -> None:
+    """Session settings (statement_timeout, ...) without opening a transaction."""
+    for name, value in settings.items():
+        res = conn.pgconn.exec_params(
+            b"select set_config($1, $2, false)", [name.encode(), value.encode()]
+        )
+        if res.status != pq.ExecStatus.TUPLES_OK:
+            message = (res.error_message or b"").decode(errors="replace").strip()
+            raise GovernanceError(f"could not set {name} = {value!r} for this session: {message}")
 
 
 def _session_for(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> Session:
@@ -108,6 +132,7 @@ class _GovernedFactories:
 
     def _gov_attach(self, governor: Governor) -> None:
         session = governor.open_session(_session_for(self))  # type: ignore[arg-type]
+        _apply_settings(self, session.settings)
         self._gov_state = (governor, session)
 
     def _gov_detach(self) -> None:
@@ -148,6 +173,7 @@ class Connection(_GovernedFactories, psycopg.Connection[Any]):
         gate = build_governor(
             policy=policy, identity=identity, environment=environment, governor=governor
         )
+        _with_application_name(gate, conninfo, kwargs)
         conn = super().connect(
             conninfo,
             autocommit=autocommit,
@@ -205,6 +231,7 @@ class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
         gate = build_governor(
             policy=policy, identity=identity, environment=environment, governor=governor
         )
+        _with_application_name(gate, conninfo, kwargs)
         conn = await super().connect(
             conninfo,
             autocommit=autocommit,

@@ -25,6 +25,8 @@ import psycopg
 from psycopg import sql
 
 from governed_db.errors import GovernanceError
+from governed_db.explain import estimate_rows, estimate_rows_async
+from governed_db.governor import EstimateNeeded
 from governed_db.guards import guarded, guarded_async
 
 if TYPE_CHECKING:
@@ -71,6 +73,12 @@ def render_query(query: Any, conn: Any) -> str:
 _NO_GUARD: nullcontext[None] = nullcontext()
 
 
+def _one_param_set(method: str, params: Any) -> Any:
+    if method == "executemany":
+        return params[0] if params else None
+    return params
+
+
 class _Gate:
     """The calls into the governor shared by every governed cursor."""
 
@@ -95,7 +103,20 @@ class _Gate:
     def _admit(self, method: str, query: Any, params: Any) -> Ticket | None:
         governor, session = self._gov()
         text = query if type(query) is str else render_query(query, self._conn)
-        return governor.admit(session, method, text, params, self._gov_cursor_name)
+        try:
+            return governor.admit(session, method, text, params, self._gov_cursor_name)
+        except EstimateNeeded:
+            rows = estimate_rows(self, text, _one_param_set(method, params))
+            return governor.admit(session, method, text, params, self._gov_cursor_name, rows)
+
+    async def _admit_async(self, method: str, query: Any, params: Any) -> Ticket | None:
+        governor, session = self._gov()
+        text = query if type(query) is str else render_query(query, self._conn)
+        try:
+            return governor.admit(session, method, text, params, self._gov_cursor_name)
+        except EstimateNeeded:
+            rows = await estimate_rows_async(self, text, _one_param_set(method, params))
+            return governor.admit(session, method, text, params, self._gov_cursor_name, rows)
 
     def _settle(self, ticket: Ticket | None, error: BaseException | None) -> None:
         if ticket is not None:
@@ -220,7 +241,7 @@ class AsyncGovernedCursorMixin(_Gate):
     __slots__ = ()
 
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        ticket = self._admit("execute", query, params)
+        ticket = await self._admit_async("execute", query, params)
         try:
             async with self._guard_async(ticket):
                 result = await super().execute(query, params, **kwargs)  # type: ignore[misc]
@@ -233,7 +254,7 @@ class AsyncGovernedCursorMixin(_Gate):
     async def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> None:
         if not isinstance(params_seq, list | tuple):
             params_seq = list(params_seq)
-        ticket = self._admit("executemany", query, params_seq)
+        ticket = await self._admit_async("executemany", query, params_seq)
         try:
             async with self._guard_async(ticket):
                 await super().executemany(query, params_seq, **kwargs)  # type: ignore[misc]
@@ -243,7 +264,7 @@ class AsyncGovernedCursorMixin(_Gate):
         self._settle(ticket, None)
 
     async def stream(self, query: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
-        ticket = self._refuse_guarded_stream(self._admit("stream", query, params))
+        ticket = self._refuse_guarded_stream(await self._admit_async("stream", query, params))
         error: BaseException | None = None
         try:
             async for row in super().stream(query, params, **kwargs):  # type: ignore[misc]
@@ -258,7 +279,7 @@ class AsyncGovernedCursorMixin(_Gate):
 
     @asynccontextmanager
     async def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
-        ticket = self._admit("copy", statement, params)
+        ticket = await self._admit_async("copy", statement, params)
         error: BaseException | None = None
         try:
             async with (
@@ -283,7 +304,7 @@ class AsyncGovernedServerCursorMixin(_Gate):
         return self._name  # type: ignore[attr-defined, no-any-return]
 
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        ticket = self._admit("declare", query, params)
+        ticket = await self._admit_async("declare", query, params)
         try:
             async with self._guard_async(ticket):
                 result = await super().execute(query, params, **kwargs)  # type: ignore[misc]

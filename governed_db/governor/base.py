@@ -1,4 +1,4 @@
-"""The gate every statement passes and the hook every result passes.
+"""The gate's values and the allow-all ``Governor`` every gate extends.
 
 A ``Governor`` is plain code over plain values: the cursor classes call
 ``admit`` with a ``Call`` before anything is sent, ``settle`` with an
@@ -16,12 +16,16 @@ from typing import Any
 
 from governed_db.errors import BlastRadiusExceeded
 
-__all__ = ["Call", "Governor", "Outcome", "Session", "Ticket"]
+__all__ = ["Call", "EstimateNeeded", "Governor", "Outcome", "RowMaker", "Session", "Ticket"]
 
 RowMaker = Callable[[Any], Any]
 
 #: Ways a statement reaches the server, as named in ``Call.method``.
 METHODS = frozenset({"execute", "executemany", "stream", "copy", "declare"})
+
+
+class EstimateNeeded(Exception):
+    """Raised by ``admit``: call again with the planner's row estimate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,8 @@ class Session:
     params: Mapping[str, str]
     environment: str = ""
     identity: Any = None
+    #: Session settings to apply once connected, e.g. {"statement_timeout": "30s"}.
+    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +104,24 @@ class Governor:
         """Called once per connection, after it is established."""
         return session
 
+    def application_name(self) -> str | None:
+        """The ``application_name`` to connect with when the user gave none."""
+        return None
+
     def admit(
-        self, session: Session, method: str, query: str, params: Any, cursor_name: str | None
+        self,
+        session: Session,
+        method: str,
+        query: str,
+        params: Any,
+        cursor_name: str | None,
+        estimated_rows: int | None = None,
     ) -> Ticket | None:
-        """Decide on a statement before it is sent; raise to refuse it."""
+        """Decide on a statement before it is sent; raise to refuse it.
+
+        Raise ``EstimateNeeded`` to be called again with ``estimated_rows``
+        from the planner (the cursor runs ``EXPLAIN``; -1 if it could not).
+        """
         return None
 
     def settle(self, ticket: Ticket, rowcount: int, error: BaseException | None) -> None:
@@ -123,22 +143,3 @@ class Governor:
 
     def close_session(self, session: Session) -> None:
         """Called when the connection closes."""
-
-
-def build_governor(
-    *,
-    policy: Any = None,
-    identity: Any = None,
-    environment: str | None = None,
-    governor: Governor | None = None,
-) -> Governor:
-    """The governor for a new connection, from ``connect()``'s governance keywords."""
-    if governor is not None:
-        if policy is not None:
-            raise TypeError("connect() takes either policy= or governor=, not both")
-        if not isinstance(governor, Governor):
-            raise TypeError(
-                f"governor= must be a governed_db.Governor, not {type(governor).__name__}"
-            )
-        return governor
-    return Governor()
