@@ -1,0 +1,185 @@
+"""Audit figures: file-sink throughput, verify throughput, signing every record vs checkpoints.
+
+``python -m benchmarks.audit_bench`` prints them; ``measurements()`` returns them
+for ``python -m benchmarks``. Targets: ≥ 20k records/s written at
+``durability: batch``, ≥ 50k records/s verified.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from benchmarks.report import Measurement
+from governed_db.audit import (
+    AuditSession,
+    AuditTrail,
+    PublicKeys,
+    Signer,
+    Verifier,
+    spool_files,
+)
+
+WRITE_TARGET = 20_000.0
+VERIFY_TARGET = 50_000.0
+STATEMENT = "UPDATE public.orders SET status = 'shipped', note = 'n' WHERE id = {i}"
+FACTS = {
+    "operation": "update",
+    "tables_read": ["public.orders"],
+    "tables_written": ["public.orders"],
+    "statement_class": "write",
+}
+DECISION = {"action": "allow", "rule_id": "default"}
+CONN = {
+    "host": "db.internal",
+    "port": 5432,
+    "dbname": "app",
+    "user": "app_rw",
+    "application_name": "bench",
+}
+
+
+def _pairs(trail: AuditTrail, session: AuditSession, n: int, tag: int = 0) -> None:
+    for i in range(n):
+        ref = trail.intent(
+            session,
+            STATEMENT.format(i=i + tag),
+            normalized="UPDATE public.orders SET status = $1, note = $2 WHERE id = $3",
+            facts=FACTS,
+            decision=DECISION,
+        )
+        trail.outcome(ref, rowcount=1, rows_returned=0, duration_ms=0.4)
+
+
+def _write(
+    directory: Path, signer: Signer, pairs: int, threads: int = 1, **settings: object
+) -> tuple[float, AuditTrail]:
+    """Records/s written through one trail; returns it closed."""
+    trail = AuditTrail.from_settings({"path": str(directory), **settings}, signer=signer)
+    sessions = [trail.session(CONN, {"user": f"bench{n}"}, "bench") for n in range(threads)]
+    per_thread = pairs // threads
+    workers = [
+        threading.Thread(target=_pairs, args=(trail, s, per_thread, n * per_thread))
+        for n, s in enumerate(sessions)
+    ]
+    before = trail.written
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - start
+    rate = (trail.written - before) / elapsed
+    trail.close()
+    return rate, trail
+
+
+def _verify_rate(directory: Path, signer: Signer) -> tuple[float, int, bool]:
+    keys = PublicKeys([signer.public_key])
+    files = spool_files(directory)
+    best = 0.0
+    report = None
+    for _ in range(3):
+        report = Verifier(keys).verify(files)
+        best = max(best, report.records / report.seconds)
+    assert report is not None
+    return best, report.records, report.ok
+
+
+def measurements(quick: bool = False) -> list[Measurement]:
+    """Write and verify throughput, and the per-record price of each signing mode."""
+    pairs = 10_000 if quick else 50_000
+    signer = Signer.generate()
+    out: list[Measurement] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        batch_rate, _ = _write(root / "batch", signer, pairs, durability="batch")
+        out.append(
+            Measurement(
+                "audit write, file sink, durability batch",
+                batch_rate,
+                "records/s",
+                f"≥ {WRITE_TARGET:,.0f}",
+                batch_rate >= WRITE_TARGET,
+                "1 thread; intent+outcome pairs; checkpoint signing every 1000",
+            )
+        )
+        threaded, _ = _write(root / "threads", signer, pairs, threads=8, durability="batch")
+        out.append(
+            Measurement(
+                "audit write, batch, 8 threads, one trail",
+                threaded,
+                "records/s",
+                detail="one chain, lock-serialised",
+            )
+        )
+        strict, _ = _write(root / "strict", signer, max(pairs // 10, 1000), durability="strict")
+        out.append(
+            Measurement(
+                "audit write, durability strict (fsync per record)",
+                strict,
+                "records/s",
+                detail="1 thread; fsync cost depends on the disk",
+            )
+        )
+        strict8, _ = _write(
+            root / "strict8", signer, max(pairs // 10, 1000), threads=8, durability="strict"
+        )
+        out.append(
+            Measurement(
+                "audit write, strict, 8 threads (group commit)",
+                strict8,
+                "records/s",
+                detail="concurrent writers share fsyncs",
+            )
+        )
+        every_rate, _ = _write(root / "every", signer, pairs, durability="batch", signing="every")
+        out.append(Measurement("audit write, batch, signing every record", every_rate, "records/s"))
+        out.append(
+            Measurement(
+                "signing cost per record: every vs checkpoint",
+                1e6 / every_rate - 1e6 / batch_rate,
+                "µs/record",
+                detail=f"every {1e6 / every_rate:.1f} µs vs checkpoint {1e6 / batch_rate:.1f} µs",
+            )
+        )
+        rate, n, ok = _verify_rate(root / "batch", signer)
+        out.append(
+            Measurement(
+                "audit verify, checkpoint-signed chain",
+                rate,
+                "records/s",
+                f"≥ {VERIFY_TARGET:,.0f}",
+                rate >= VERIFY_TARGET and ok,
+                f"{n:,} records",
+            )
+        )
+        every_verify, n_every, ok_every = _verify_rate(root / "every", signer)
+        out.append(
+            Measurement(
+                "audit verify, every record signed",
+                every_verify,
+                "records/s",
+                detail=f"{n_every:,} records; intact={ok_every}",
+            )
+        )
+    return out
+
+
+if __name__ == "__main__":
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("measurement", "value", "unit", "target", "passed", "detail")
+    for m in measurements():
+        table.add_row(
+            m.name,
+            f"{m.value:,.1f}",
+            m.unit,
+            m.target,
+            "" if m.passed is None else str(m.passed),
+            m.detail,
+        )
+    Console().print(table)

@@ -1,0 +1,114 @@
+"""Canonical JSON and record hashing: the bytes every signature and hash is over.
+
+The canonical form of a record is::
+
+    json.dumps(value, sort_keys=True, separators=(",", ":"),
+               ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+* object keys sorted by code point (all keys we write are ASCII, so this equals
+  RFC 8785's UTF-16 ordering), no whitespace anywhere;
+* strings as raw UTF-8; only ``"``, ``\\`` and control characters below U+0020
+  are escaped (``\\b \\f \\n \\r \\t``, else ``\\u00xx`` in lower-case hex);
+* **no floats**: records hold only strings, integers with ``|n| < 2**53``,
+  booleans, null, arrays and objects. :func:`jsonable` turns anything else
+  (floats, big integers, decimals, dates, bytes, ...) into a string first.
+
+For that value domain the output is identical to RFC 8785 (JCS), so any JCS
+library can re-derive it. A record's ``hash`` is the lower-case hex SHA-256 of
+the canonical form of the record *without* its ``hash`` and ``sig`` members.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+__all__ = [
+    "GENESIS_PREV",
+    "UNHASHED_FIELDS",
+    "canonical_json",
+    "jsonable",
+    "record_hash",
+    "utc_timestamp",
+]
+
+#: The ``prev`` of a genesis record.
+GENESIS_PREV = "0" * 64
+#: Members left out of the bytes a record's hash is computed over.
+UNHASHED_FIELDS = frozenset({"hash", "sig"})
+
+_MAX_SAFE_INT = 2**53 - 1
+_encode = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def canonical_json(value: Any) -> bytes:
+    """The canonical UTF-8 bytes of a JSON-able value (see the module docstring)."""
+    text = _encode(value)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate somewhere: replace it, keep going
+        return _encode(jsonable(value)).encode("utf-8")
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical form of ``record`` minus ``hash`` and ``sig``."""
+    body = {k: v for k, v in record.items() if k not in UNHASHED_FIELDS}
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def _text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` reduced to the canonical value domain (no floats, no big ints).
+
+    Mappings get string keys, sequences become lists, floats / decimals /
+    integers beyond 2**53 become their ``str``, dates ISO 8601, bytes
+    ``\\x``-prefixed hex (PostgreSQL's bytea form), anything else ``str()``.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, int):
+        return value if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT else str(value)
+    if isinstance(value, float | Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {_text(str(k)): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [jsonable(v) for v in value]
+        if isinstance(value, set | frozenset):
+            items.sort(key=canonical_json)
+        return items
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return _text(str(value))
+
+
+def utc_timestamp(when: dt.datetime | None = None) -> str:
+    """RFC 3339 UTC timestamp with microseconds, e.g. ``2024-05-01T12:00:00.000001Z``."""
+    when = when or dt.datetime.now(dt.UTC)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def b64(data: bytes) -> str:
+    """Standard base64 with padding (the encoding of ``sig``)."""
+    return base64.b64encode(data).decode("ascii")
