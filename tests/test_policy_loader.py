@@ -132,7 +132,7 @@ def test_every_section(tmp_path: Path) -> None:
     assert audit["batch_ms"] == 25
     assert audit["parameters"] == "off"
     assert audit["checkpoint_seconds"] == 2.5
-    assert audit["rotate"]["max_age_seconds"] == 43200
+    assert audit["rotate"]["max_age"] == "12h"
     assert audit["sinks"][0]["token"] == "s3cret"
     assert audit["sinks"][0]["retries"] == 3
     assert audit["sinks"][1]["type"] == "memory"

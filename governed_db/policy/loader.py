@@ -256,7 +256,7 @@ def _rotate(item: Field) -> Mapping[str, Any]:
         out["max_bytes"] = max_bytes
     age = r.field("max_age")
     if age is not None:
-        out["max_age_seconds"] = parse_duration(age)
+        parse_duration(age)  # validated here, with its line; the audit room reads max_age
         out["max_age"] = str(age.value)
     r.finish()
     return MappingProxyType(out)
