@@ -34,6 +34,7 @@ from psycopg import (
     Warning,
 )
 
+from governed_db.audit import AuditSink, AuditTrail, MemorySink, Signer
 from governed_db.connection import AsyncConnection, Connection, UnknownKeywordError
 from governed_db.cursor import (
     AsyncClientCursor,
@@ -56,6 +57,10 @@ from governed_db.errors import (
     PolicyViolation,
 )
 from governed_db.governor import Call, Governor, Outcome, Session, Ticket
+from governed_db.governor.policy_gate import PolicyGovernor
+from governed_db.identity import Identity, acting_as, current_identity, detect_identity
+from governed_db.policy import Context, Decision, Policy, decide, load_policy
+from governed_db.sql import Facts, StatementFacts, analyze
 
 __version__ = "0.1.0"
 
@@ -71,6 +76,7 @@ def connect(
     policy: Any = None,
     identity: Any = None,
     environment: str | None = None,
+    audit: Any = None,
     **kwargs: Any,
 ) -> Connection:
     """Open a governed connection; a drop-in for ``psycopg.connect()``.
@@ -78,11 +84,18 @@ def connect(
     ``policy`` is a path to a YAML policy, a loaded policy, or None (then the
     ``GOVERNED_DB_POLICY`` environment variable, else the built-in baseline).
     ``identity`` says who is acting (detected when None); ``environment``
-    names the environment (matched from the DSN when None). Every other
-    keyword goes to psycopg unchanged.
+    names the environment (matched from the DSN when None). ``audit`` is an
+    ``AuditTrail``, an audit settings mapping, an ``AuditSink`` or a list of
+    them (added to the policy's), or False; None means the policy's ``audit``
+    section. Every other keyword goes to psycopg unchanged.
     """
     return Connection.connect(
-        conninfo, policy=policy, identity=identity, environment=environment, **kwargs
+        conninfo,
+        policy=policy,
+        identity=identity,
+        environment=environment,
+        audit=audit,
+        **kwargs,
     )
 
 
@@ -100,32 +113,43 @@ __all__ = [
     "AsyncRawServerCursor",
     "AsyncServerCursor",
     "AuditError",
+    "AuditSink",
+    "AuditTrail",
     "Binary",
     "BlastRadiusExceeded",
     "Call",
     "ClientCursor",
     "Connection",
+    "Context",
     "Cursor",
     "DataError",
     "DatabaseError",
     "Date",
     "DateFromTicks",
+    "Decision",
     "Error",
+    "Facts",
     "GovernanceError",
     "Governor",
+    "Identity",
     "IntegrityError",
     "InterfaceError",
     "InternalError",
+    "MemorySink",
     "NotSupportedError",
     "OperationalError",
     "Outcome",
+    "Policy",
     "PolicyError",
+    "PolicyGovernor",
     "PolicyViolation",
     "ProgrammingError",
     "RawCursor",
     "RawServerCursor",
     "ServerCursor",
     "Session",
+    "Signer",
+    "StatementFacts",
     "Ticket",
     "Time",
     "TimeFromTicks",
@@ -134,8 +158,14 @@ __all__ = [
     "UnknownKeywordError",
     "Warning",
     "__version__",
+    "acting_as",
+    "analyze",
     "apilevel",
     "connect",
+    "current_identity",
+    "decide",
+    "detect_identity",
+    "load_policy",
     "paramstyle",
     "threadsafety",
 ]

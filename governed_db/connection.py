@@ -29,7 +29,7 @@ from governed_db.governor import Governor, Session, build_governor
 
 __all__ = ["AsyncConnection", "Connection", "UnknownKeywordError"]
 
-GOVERNANCE_KEYWORDS = ("policy", "identity", "environment", "governor")
+GOVERNANCE_KEYWORDS = ("policy", "identity", "environment", "audit", "governor")
 
 
 class UnknownKeywordError(TypeError, psycopg.ProgrammingError):
@@ -160,6 +160,7 @@ class Connection(_GovernedFactories, psycopg.Connection[Any]):
         policy: Any = None,
         identity: Any = None,
         environment: str | None = None,
+        audit: Any = None,
         governor: Governor | None = None,
         autocommit: bool = False,
         prepare_threshold: int | None = 5,
@@ -171,7 +172,11 @@ class Connection(_GovernedFactories, psycopg.Connection[Any]):
         """Open a governed connection; see ``governed_db.connect``."""
         _check_keywords(kwargs)
         gate = build_governor(
-            policy=policy, identity=identity, environment=environment, governor=governor
+            policy=policy,
+            identity=identity,
+            environment=environment,
+            audit=audit,
+            governor=governor,
         )
         _with_application_name(gate, conninfo, kwargs)
         conn = super().connect(
@@ -218,6 +223,7 @@ class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
         policy: Any = None,
         identity: Any = None,
         environment: str | None = None,
+        audit: Any = None,
         governor: Governor | None = None,
         autocommit: bool = False,
         prepare_threshold: int | None = 5,
@@ -229,7 +235,11 @@ class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
         """Open a governed async connection; see ``governed_db.connect``."""
         _check_keywords(kwargs)
         gate = build_governor(
-            policy=policy, identity=identity, environment=environment, governor=governor
+            policy=policy,
+            identity=identity,
+            environment=environment,
+            audit=audit,
+            governor=governor,
         )
         _with_application_name(gate, conninfo, kwargs)
         conn = await super().connect(

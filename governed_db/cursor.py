@@ -22,7 +22,7 @@ from contextlib import (
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 
 from governed_db.errors import GovernanceError
 from governed_db.explain import estimate_rows, estimate_rows_async
@@ -71,6 +71,7 @@ def render_query(query: Any, conn: Any) -> str:
 
 
 _NO_GUARD: nullcontext[None] = nullcontext()
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
 
 
 def _one_param_set(method: str, params: Any) -> Any:
@@ -88,6 +89,7 @@ class _Gate:
     _row_factory: Any
     _make_row: Any
     rowcount: int
+    pgresult: Any
 
     _gov_cursor_name: str | None = None
 
@@ -120,7 +122,9 @@ class _Gate:
 
     def _settle(self, ticket: Ticket | None, error: BaseException | None) -> None:
         if ticket is not None:
-            self._gov()[0].settle(ticket, self.rowcount, error)
+            res = self.pgresult
+            rows = res.ntuples if res is not None and res.status == _TUPLES_OK else None
+            self._gov()[0].settle(ticket, self.rowcount, error, rows)
 
     def _guard(self, ticket: Ticket | None) -> AbstractContextManager[None]:
         if ticket is None or not ticket.guarded:

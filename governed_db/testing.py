@@ -1,14 +1,32 @@
-"""Helpers for users' own tests: see what the gate saw without a mock of anything."""
+"""Helpers for users' own tests: see what the gate saw without a mock of anything.
+
+``RecordingGovernor`` records every call the gate admits; ``capture_audit()``
+gives an in-memory audit sink to pass as ``connect(..., audit=sink)``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from governed_db.audit import MemorySink
 from governed_db.governor import Call, Governor, Outcome, RowMaker, Session, Ticket
 
-__all__ = ["RecordingGovernor", "Seen"]
+__all__ = ["RecordingGovernor", "Seen", "capture_audit"]
+
+
+@contextlib.contextmanager
+def capture_audit() -> Iterator[MemorySink]:
+    """An in-memory audit sink: ``connect(dsn, audit=sink)``; ``sink.records`` holds dicts.
+
+    Records are signed only if a signing key is configured; nothing is written
+    to disk.
+    """
+    sink = MemorySink("capture")
+    yield sink
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +55,13 @@ class RecordingGovernor(Governor):
         self.refuse = refuse
 
     def admit(
-        self, session: Session, method: str, query: str, params: Any, cursor_name: str | None
+        self,
+        session: Session,
+        method: str,
+        query: str,
+        params: Any,
+        cursor_name: str | None,
+        estimated_rows: int | None = None,
     ) -> Ticket:
         call = Call(session, method, query, params, cursor_name)
         with self._lock:
@@ -48,7 +72,13 @@ class RecordingGovernor(Governor):
                 raise error
         return Ticket(call)
 
-    def settle(self, ticket: Ticket, rowcount: int, error: BaseException | None) -> None:
+    def settle(
+        self,
+        ticket: Ticket,
+        rowcount: int,
+        error: BaseException | None,
+        rows_returned: int | None = None,
+    ) -> None:
         with self._lock:
             self.settled.append(Seen(ticket.call, ticket.outcome(rowcount, error)))
 

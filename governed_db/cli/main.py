@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import psycopg
 
 import governed_db
-from governed_db.cli import demo_cmd
+from governed_db.cli import audit_cmd, check_cmd, demo_cmd, keys_cmd, policy_cmd
 
-_FAMILIES = (demo_cmd,)
+_FAMILIES = (demo_cmd, policy_cmd, check_cmd, audit_cmd, keys_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

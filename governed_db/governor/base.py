@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from governed_db.errors import BlastRadiusExceeded
 
@@ -38,11 +38,12 @@ class Session:
     identity: Any = None
     #: Session settings to apply once connected, e.g. {"statement_timeout": "30s"}.
     settings: Mapping[str, str] = field(default_factory=dict)
+    #: The audit trail's handle for this session, when audit is on.
+    audit: Any = None
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One statement on its way to the server.
+class Call(NamedTuple):
+    """One statement on its way to the server (an immutable value, cheap to make).
 
     ``query`` is the text as the server will see it (``sql.Composed`` and bytes
     already rendered); ``params`` is what the caller passed (for
@@ -124,8 +125,18 @@ class Governor:
         """
         return None
 
-    def settle(self, ticket: Ticket, rowcount: int, error: BaseException | None) -> None:
-        """Called after a statement ``admit`` returned a ticket for."""
+    def settle(
+        self,
+        ticket: Ticket,
+        rowcount: int,
+        error: BaseException | None,
+        rows_returned: int | None = None,
+    ) -> None:
+        """Called after a statement ``admit`` returned a ticket for.
+
+        ``rows_returned`` is the size of the result the statement produced, if
+        it produced one and it is known at this point (not for named cursors).
+        """
 
     def shape_rows(self, cursor: Any, make_row: RowMaker) -> RowMaker:
         """Return the row maker for a new result (called once per result)."""

@@ -1,0 +1,161 @@
+"""The gate's side of the audit trail: our values in, the trail's plain mappings out.
+
+One audit session per connection, plus one per identity that acts through it
+(``acting_as``), so every record says who acted. Error messages are never
+recorded (they can quote row values); the SQLSTATE and the error's class are.
+Role statements (``ALTER ROLE ... PASSWORD '...'``) are recorded without their
+literals whatever ``redact_literals`` says.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from governed_db.audit import AuditSession, AuditTrail, IntentRef
+from governed_db.governor.base import Session, Ticket
+from governed_db.identity import Identity
+from governed_db.policy import Decision
+from governed_db.sql import Facts
+
+__all__ = ["AuditBridge", "decision_fields", "facts_fields"]
+
+
+def facts_fields(facts: Facts) -> dict[str, Any]:
+    """What the analyzer saw, as the trail records it."""
+    primary = facts.primary
+    return {
+        "operation": primary.operation,
+        "statement_class": primary.statement_class,
+        "statement_count": facts.statement_count,
+        "tables_read": sorted(facts.tables_read),
+        "tables_written": sorted(facts.tables_written),
+        "functions": sorted(set().union(*(s.functions for s in facts.statements))),
+        "opaque": facts.opaque,
+        "has_where": primary.has_where,
+        "where_is_trivial": primary.where_is_trivial,
+        "has_limit": primary.has_limit,
+        "fingerprint": facts.fingerprint,
+        "backend": facts.backend,
+    }
+
+
+def decision_fields(decision: Decision, approval_id: str | None = None) -> dict[str, Any]:
+    """What the policy decided, as the trail records it."""
+    return {
+        "action": decision.action,
+        "would_be": decision.would_be,
+        "rule_id": decision.rule_id,
+        "reason": decision.reason,
+        "hint": decision.hint,
+        "approval_id": approval_id,
+    }
+
+
+def _normalized(facts: Facts) -> str:
+    return "; ".join(s.normalized for s in facts.statements)
+
+
+def _recordable(query: str, facts: Facts) -> str:
+    """The text to record: role statements (which can carry passwords) never verbatim."""
+    if any(s.statement_class == "role" for s in facts.statements):
+        return _normalized(facts)
+    return query
+
+
+class AuditBridge:
+    """Feeds one ``AuditTrail`` from the gate."""
+
+    __slots__ = ("_acting", "_lock", "trail")
+
+    def __init__(self, trail: AuditTrail) -> None:
+        self.trail = trail
+        self._lock = threading.Lock()
+        self._acting: dict[tuple[str, Identity], AuditSession] = {}
+
+    def open(self, session: Session) -> AuditSession:
+        """The 'who connected' record; raises AuditError when fail_closed and not durable."""
+        return self._session(session, session.identity, session.session_id)
+
+    def _session(self, session: Session, identity: Identity, session_id: str) -> AuditSession:
+        return self.trail.session(
+            session.params, identity.as_dict(), session.environment, session_id=session_id
+        )
+
+    def _for(self, session: Session, identity: Identity) -> AuditSession:
+        audit: AuditSession = session.audit
+        if identity == session.identity:
+            return audit
+        key = (session.session_id, identity)
+        with self._lock:
+            found = self._acting.get(key)
+        if found is None:
+            found = self._session(session, identity, f"{session.session_id}.{len(self._acting)}")
+            with self._lock:
+                if len(self._acting) > 4096:
+                    self._acting.clear()
+                self._acting[key] = found
+        return found
+
+    def intent(
+        self,
+        session: Session,
+        identity: Identity,
+        query: str,
+        params: Any,
+        facts: Facts,
+        decision: Decision,
+    ) -> IntentRef:
+        """Write-ahead record; raises AuditError when fail_closed and it is not durable."""
+        return self.trail.intent(
+            self._for(session, identity),
+            _recordable(query, facts),
+            normalized=_normalized(facts),
+            params=params,
+            facts=facts_fields(facts),
+            decision=decision_fields(decision),
+        )
+
+    def refused(
+        self,
+        session: Session,
+        identity: Identity,
+        query: str,
+        params: Any,
+        facts: Facts,
+        decision: Decision,
+    ) -> None:
+        """The decision-only record of a refused statement."""
+        self.trail.refused(
+            self._for(session, identity),
+            _recordable(query, facts),
+            normalized=_normalized(facts),
+            params=params,
+            facts=facts_fields(facts),
+            decision=decision_fields(decision),
+        )
+
+    def outcome(
+        self,
+        ticket: Ticket,
+        rowcount: int,
+        error: BaseException | None,
+        rows_returned: int | None,
+    ) -> None:
+        """How the statement ended (never raises for I/O: it already ran)."""
+        outcome = ticket.outcome(rowcount, error)
+        self.trail.outcome(
+            ticket.ref,
+            rowcount=rowcount if rowcount >= 0 else None,
+            rows_returned=rows_returned,
+            duration_ms=outcome.duration_ns / 1e6,
+            sqlstate=getattr(error, "sqlstate", None) if error is not None else None,
+            error=type(error).__name__ if error is not None else None,
+        )
+
+    def close(self, session: Session) -> None:
+        """The connection closed."""
+        self.trail.end_session(session.audit)
+        with self._lock:
+            for key in [k for k in self._acting if k[0] == session.session_id]:
+                self.trail.end_session(self._acting.pop(key))
