@@ -5,7 +5,7 @@ exists (``db.system``, ``db.namespace``, ``db.query.text``,
 ``db.operation.name``, ``db.collection.name``, ``db.response.status_code``,
 ``db.response.returned_rows``, ``server.address``, ``server.port``,
 ``deployment.environment.name``, ``session.id``); the rest are plain names.
-docs/README-audit.md holds the full schema.
+docs/audit.md holds the full schema.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ _FACT_KEYS = (
     "where_is_trivial",
     "has_limit",
 )
-_DECISION_KEYS = ("action", "rule_id", "approval_id", "reason", "hint")
+_DECISION_KEYS = ("action", "would_be", "rule_id", "approval_id", "reason", "hint")
 
 
 @dataclass(frozen=True, slots=True)
