@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from governed_db.sql.where import Expr, cast_type
+from governed_db.sql.where import COMPARISONS, Expr, cast_type
 
 __all__ = ["strings", "to_expr"]
 
@@ -28,19 +28,6 @@ def _term(n: Node) -> Expr:
     return ("term", json.dumps(_strip_locations(n), sort_keys=True))
 
 
-_CMP = {
-    "=": "=",
-    "<>": "<>",
-    "!=": "<>",
-    "<": "<",
-    ">": ">",
-    "<=": "<=",
-    ">=": ">=",
-    "~~": "like",
-    "~~*": "ilike",
-    "!~~": "nlike",
-    "!~~*": "nilike",
-}
 _ARITH = frozenset({"+", "-", "*", "/", "%", "||"})
 
 
@@ -71,8 +58,8 @@ def to_expr(n: Node) -> Expr:
         left = body.get("lexpr")
         right = body.get("rexpr")
         if ak in ("AEXPR_OP", "AEXPR_LIKE", "AEXPR_ILIKE") and left and right:
-            if op[0] in _CMP:
-                return ("cmp", _CMP[op[0]], to_expr(left), to_expr(right))
+            if op[0] in COMPARISONS:
+                return ("cmp", COMPARISONS[op[0]], to_expr(left), to_expr(right))
             if op[0] in _ARITH:
                 return ("arith", op[0], to_expr(left), to_expr(right))
         if ak == "AEXPR_OP" and op[0] == "-" and right and not left:

@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 from governed_db.sql.sqlparse_lex import Group, Item, Tok, Unsure, is_query, is_word, key_of
-from governed_db.sql.where import Expr, cast_type
+from governed_db.sql.where import COMPARISONS, Expr, cast_type
 
 __all__ = ["parse_condition"]
 
-_CMP = {
-    "=": "=",
-    "<>": "<>",
-    "!=": "<>",
-    "<": "<",
-    ">": ">",
-    "<=": "<=",
-    ">=": ">=",
-    "~~": "like",
-    "~~*": "ilike",
-    "!~~": "nlike",
-    "!~~*": "nilike",
-}
 _ADD = frozenset({"+", "-", "||"})
 _MUL = frozenset({"*", "/", "%"})
 # Words that end a primary (they belong to the grammar around it).
@@ -99,9 +86,9 @@ class _Parser:
         start = self.pos
         left = self.arith()
         nxt = self.peek()
-        if isinstance(nxt, Tok) and nxt.kind == "op" and nxt.word in _CMP:
+        if isinstance(nxt, Tok) and nxt.kind == "op" and nxt.word in COMPARISONS:
             self.pos += 1
-            return ("cmp", _CMP[str(nxt.word)], left, self.arith())
+            return ("cmp", COMPARISONS[str(nxt.word)], left, self.arith())
         if isinstance(nxt, Tok) and nxt.kind == "op":
             self.pos += 1
             self.arith()

@@ -24,7 +24,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["UNKNOWN", "Expr", "always_true", "cast_type"]
+__all__ = ["COMPARISONS", "UNKNOWN", "Expr", "always_true", "cast_type"]
+
+#: Comparison operators as both backends spell them -> the name ``always_true`` uses.
+COMPARISONS = {
+    "=": "=",
+    "<>": "<>",
+    "!=": "<>",
+    "<": "<",
+    ">": ">",
+    "<=": "<=",
+    ">=": ">=",
+    "~~": "like",
+    "~~*": "ilike",
+    "!~~": "nlike",
+    "!~~*": "nilike",
+}
 
 Expr = tuple[Any, ...]
 
