@@ -227,3 +227,22 @@ def test_kill_9_every_statement_that_ran_has_its_intent(dsn: str, tmp_path: Path
         r["db.query.text"].split("'")[1] for r in _records(spool) if r["kind"] == "intent"
     }
     assert ran <= recorded
+
+
+def test_observe_mode_records_what_enforce_would_do(dsn: str, tmp_path: Path) -> None:
+    spool = tmp_path / "audit"
+    trail = _trail(spool)
+    policy = {
+        "version": 1,
+        "mode": "observe",
+        "guardrails": [
+            {"id": "no-deletes", "when": {"operation": "delete"}, "action": "block"},
+        ],
+    }
+    with governed_db.connect(dsn, policy=policy, audit=trail, autocommit=True) as conn:
+        conn.execute("delete from t where id = 1")
+    trail.close()
+    (intent,) = [r for r in _records(spool) if r["kind"] == "intent"]
+    assert intent["decision"]["action"] == "observe"
+    assert intent["decision"]["would_be"] == "block"
+    assert intent["decision"]["rule_id"] == "no-deletes"

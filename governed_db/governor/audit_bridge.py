@@ -10,6 +10,7 @@ literals whatever ``redact_literals`` says.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from governed_db.audit import AuditSession, AuditTrail, IntentRef
@@ -52,6 +53,9 @@ def decision_fields(decision: Decision, approval_id: str | None = None) -> dict[
     }
 
 
+_Fields = tuple[Facts, Decision, dict[str, Any], dict[str, Any]]
+
+
 def _normalized(facts: Facts) -> str:
     return "; ".join(s.normalized for s in facts.statements)
 
@@ -66,12 +70,24 @@ def _recordable(query: str, facts: Facts) -> str:
 class AuditBridge:
     """Feeds one ``AuditTrail`` from the gate."""
 
-    __slots__ = ("_acting", "_lock", "trail")
+    __slots__ = ("_acting", "_fields", "_lock", "trail")
 
     def __init__(self, trail: AuditTrail) -> None:
         self.trail = trail
         self._lock = threading.Lock()
         self._acting: dict[tuple[str, Identity], AuditSession] = {}
+        # id(facts), id(decision) -> the objects (kept alive) and their record fields.
+        self._fields: dict[tuple[int, int], _Fields] = {}
+
+    def _fields_for(self, facts: Facts, decision: Decision) -> _Fields:
+        key = (id(facts), id(decision))
+        found = self._fields.get(key)
+        if found is None or found[0] is not facts or found[1] is not decision:
+            found = (facts, decision, facts_fields(facts), decision_fields(decision))
+            if len(self._fields) > 4096:
+                self._fields.clear()
+            self._fields[key] = found
+        return found
 
     def open(self, session: Session) -> AuditSession:
         """The 'who connected' record; raises AuditError when fail_closed and not durable."""
@@ -107,14 +123,10 @@ class AuditBridge:
         decision: Decision,
     ) -> IntentRef:
         """Write-ahead record; raises AuditError when fail_closed and it is not durable."""
-        return self.trail.intent(
-            self._for(session, identity),
-            _recordable(query, facts),
-            normalized=_normalized(facts),
-            params=params,
-            facts=facts_fields(facts),
-            decision=decision_fields(decision),
+        ref: IntentRef = self._statement(
+            self.trail.intent, session, identity, query, params, facts, decision
         )
+        return ref
 
     def refused(
         self,
@@ -126,13 +138,26 @@ class AuditBridge:
         decision: Decision,
     ) -> None:
         """The decision-only record of a refused statement."""
-        self.trail.refused(
+        self._statement(self.trail.refused, session, identity, query, params, facts, decision)
+
+    def _statement(
+        self,
+        write: Callable[..., Any],
+        session: Session,
+        identity: Identity,
+        query: str,
+        params: Any,
+        facts: Facts,
+        decision: Decision,
+    ) -> Any:
+        _, _, facts_map, decision_map = self._fields_for(facts, decision)
+        return write(
             self._for(session, identity),
             _recordable(query, facts),
             normalized=_normalized(facts),
             params=params,
-            facts=facts_fields(facts),
-            decision=decision_fields(decision),
+            facts=facts_map,
+            decision=decision_map,
         )
 
     def outcome(
