@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from benchmarks.report import Measurement
 from governed_db.embedded_server import start_embedded_server
 
 RESULTS = Path(__file__).with_name("results.json")
+EXAMPLE_POLICY = Path(__file__).parent.parent / "policies.example.yaml"
+_SCRATCH = Path(tempfile.mkdtemp(prefix="governed-db-bench-"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +51,37 @@ def _sides() -> list[Side]:
             lambda dsn: governed_db.connect(dsn, governor=governed_db.Governor()),
             every,
         ),
+        Side(
+            "example policy, no audit",
+            lambda dsn: governed_db.connect(dsn, policy=EXAMPLE_POLICY, audit=False),
+            {"SELECT 1 round trip": 1.10},
+        ),
+        Side(
+            "example policy + file sink (batch)",
+            lambda dsn: governed_db.connect(dsn, policy=EXAMPLE_POLICY, audit=_audit_settings()),
+            {"SELECT 1 round trip": 1.15},
+        ),
     ]
 
 
-def _pure_measurements() -> list[Measurement]:
+def _audit_settings() -> dict[str, Any]:
+    """The example policy's audit section, at ``durability: batch``, in a scratch directory."""
+    settings = dict(governed_db.load_policy(EXAMPLE_POLICY).audit)
+    settings.update(durability="batch", path=str(_SCRATCH / "audit.jsonl"), sinks=[])
+    settings.pop("rotate", None)
+    return settings
+
+
+def _pure_measurements(quick: bool) -> list[Measurement]:
     """CPU-only figures from the rooms' own benchmark modules."""
-    return []
+    from benchmarks import audit_bench, gate_bench, policy_bench, sql_bench
+
+    return [
+        *sql_bench.measurements(repeat=500 if quick else 2000),
+        *policy_bench.measurements(quick),
+        *gate_bench.measurements(quick),
+        *audit_bench.measurements(quick),
+    ]
 
 
 def _run_side(side: Side, dsn: str, quick: bool) -> list[Measurement]:
@@ -109,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows.extend(_run_side(side, dsn, args.quick))
     finally:
         server.stop()
-    rows.extend(_pure_measurements())
+    rows.extend(_pure_measurements(args.quick))
     console.print(_table(rows))
     args.output.write_text(
         json.dumps(
