@@ -102,8 +102,12 @@ class Field:
         if value not in allowed:
             close = difflib.get_close_matches(value, list(allowed), n=1)
             extra = f" (did you mean {close[0]!r}?)" if close else ""
-            choices = ", ".join(sorted(allowed)) if len(allowed) <= 30 else "see the docs"
-            self.fail(f"unknown {what} {value!r}{extra}; expected one of: {choices}")
+            if len(allowed) <= 30:
+                listed = ", ".join(sorted(allowed))
+                self.fail(f"unknown {what} {value!r}{extra}; expected one of: {listed}")
+            self.fail(
+                f"unknown {what} {value!r}{extra}; the {what}s are listed in policies.example.yaml"
+            )
         return value
 
 
