@@ -106,7 +106,7 @@ class Field:
                 listed = ", ".join(sorted(allowed))
                 self.fail(f"unknown {what} {value!r}{extra}; expected one of: {listed}")
             self.fail(
-                f"unknown {what} {value!r}{extra}; the {what}s are listed in policies.example.yaml"
+                f"unknown {what} {value!r}{extra}; every {what} is listed in docs/sql.md"
             )
         return value
 
