@@ -10,19 +10,25 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from bisect import bisect_left
 from typing import Any
 
 from governed_db.audit.canonical import GENESIS_PREV, canonical_json, utc_timestamp
 from governed_db.audit.keys import Signer
 from governed_db.audit.records import SCHEMA_VERSION, AuditRecord
 
-__all__ = ["Chain"]
+__all__ = ["Chain", "ChainState"]
+
+#: (last_seq, last_hash, unsigned_from, unsigned_since): enough to undo commits.
+ChainState = tuple[int, str, int | None, float]
+_sha256 = hashlib.sha256
 
 
 class Chain:
     """Seals record bodies into linked, hashed (and when due, signed) records."""
 
     __slots__ = (
+        "_head",
         "checkpoint_every",
         "checkpoint_seconds",
         "id",
@@ -54,6 +60,7 @@ class Chain:
         self.last_hash = last_hash
         self.unsigned_from: int | None = None  # first seq not yet covered by a signature
         self.unsigned_since = 0.0  # monotonic time it was written
+        self._head = (f'"chain":"{self.id}"', f'"v":{SCHEMA_VERSION}')
 
     def seal(self, body: dict[str, Any], *, sign: bool = False) -> AuditRecord:
         """Number, link, hash and (if ``sign`` or signing every record) sign ``body``.
@@ -76,15 +83,62 @@ class Chain:
             body["sig"] = self.signer.sign(digest)
         return AuditRecord(body, canonical_json(body))
 
+    def seal_fragments(
+        self, frags: list[str], *, sign: bool = False
+    ) -> tuple[int, str, bytes, bool]:
+        """:meth:`seal` for a record given as fragments (``canonical``); the same bytes.
+
+        ``frags`` holds every member but ``v``, ``chain``, ``seq``, ``prev``,
+        ``kid``, ``hash`` and ``sig`` (``ts`` included); it is used up. Returns
+        (seq, hash, line, signed). Raises UnicodeEncodeError for a lone surrogate: seal
+        the record's fields with :meth:`seal` then. Does not advance the chain.
+        """
+        seq = self.last_seq + 1
+        frags.extend(self._head)
+        frags.append(f'"seq":{seq}')
+        frags.append(f'"prev":"{self.last_hash}"')
+        signer = self.signer
+        signed = signer is not None and (sign or self.signing == "every")
+        if signed:
+            assert signer is not None
+            frags.append(f'"kid":"{signer.kid}"')
+        frags.sort()
+        at = bisect_left(frags, '"hash"')
+        left = ",".join(frags[:at])
+        if not signed:
+            right = ",".join(frags[at:])
+            digest = _sha256(f"{{{left},{right}}}".encode()).hexdigest()
+            return seq, digest, f'{{{left},"hash":"{digest}",{right}}}'.encode(), False
+        assert signer is not None
+        cut = bisect_left(frags, '"sig"', at)
+        middle = ",".join(frags[at:cut])
+        tail = ",".join(frags[cut:])
+        digest = _sha256(f"{{{left},{middle},{tail}}}".encode()).hexdigest()
+        sig = signer.sign(digest)
+        line = f'{{{left},"hash":"{digest}",{middle},"sig":"{sig}",{tail}}}'
+        return seq, digest, line.encode(), True
+
     def commit(self, record: AuditRecord) -> None:
         """Advance the chain past a record that has been written."""
-        self.last_seq = record.seq
-        self.last_hash = record.hash
-        if "sig" in record.data:
+        self.advance(record.seq, record.hash, "sig" in record.data)
+
+    def advance(self, seq: int, digest: str, signed: bool) -> None:
+        """Advance the chain past a written record (``commit`` without the record)."""
+        self.last_seq = seq
+        self.last_hash = digest
+        if signed:
             self.unsigned_from = None
         elif self.unsigned_from is None:
-            self.unsigned_from = record.seq
+            self.unsigned_from = seq
             self.unsigned_since = time.monotonic()
+
+    def state(self) -> ChainState:
+        """Where the chain is, to :meth:`restore` if the records after it are not written."""
+        return self.last_seq, self.last_hash, self.unsigned_from, self.unsigned_since
+
+    def restore(self, state: ChainState) -> None:
+        """Go back to a :meth:`state`."""
+        self.last_seq, self.last_hash, self.unsigned_from, self.unsigned_since = state
 
     def checkpoint_due(self, now: float | None = None) -> bool:
         """True if the unsigned tail is N records long or T seconds old."""
@@ -94,6 +148,14 @@ class Chain:
             return True
         now = time.monotonic() if now is None else now
         return now - self.unsigned_since >= self.checkpoint_seconds
+
+    def checkpoint_count_due(self) -> bool:
+        """True if the unsigned tail is ``checkpoint_every`` records long (no clock read)."""
+        return (
+            self.unsigned_from is not None
+            and self.last_seq - self.unsigned_from + 1 >= self.checkpoint_every
+            and self.signing == "checkpoint"
+        )
 
     def checkpoint_body(self) -> dict[str, Any]:
         """A checkpoint record body covering the unsigned tail."""

@@ -11,18 +11,20 @@ docs/audit.md holds the full schema.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import hmac
 import json
 import os
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
-from governed_db.audit.canonical import canonical_json, jsonable
+from governed_db.audit.canonical import canonical_json, fragments, jsonable
 
-__all__ = ["AuditRecord", "AuditSession", "IntentRef"]
+__all__ = ["AuditRecord", "AuditSession", "IntentRef", "Prepared"]
 
 SCHEMA_VERSION = 1
 
@@ -85,16 +87,97 @@ class AuditSession:
 
     id: str
     fields: Mapping[str, Any]
+    #: ``session.id`` and ``fields`` pre-encoded (None: a key the fast encoder can't take).
+    frags: tuple[str, ...] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "frags", fragments({"session.id": self.id, **self.fields}))
 
 
 @dataclass(frozen=True, slots=True)
-class IntentRef:
-    """Points an outcome at its intent record."""
+class Prepared:
+    """The converted facts + decision part of intent/refused records (``AuditTrail.prepare``).
 
-    session_id: str
-    seq: int
-    hash: str
-    chain: str
+    Immutable and reusable: make one per distinct statement plan and pass it as
+    ``prepared=`` instead of ``facts=``/``decision=``.
+    """
+
+    fields: Mapping[str, Any]
+    frags: tuple[str, ...] | None = field(repr=False, compare=False)
+
+
+def prepare(facts: Mapping[str, Any] | None, decision: Mapping[str, Any]) -> Prepared:
+    """A :class:`Prepared` from the analyzer's facts and the policy decision (as mappings)."""
+    fields = {**facts_fields(facts), **decision_fields(decision)}
+    return Prepared(MappingProxyType(fields), fragments(fields))
+
+
+class IntentRef:
+    """Points an outcome at its intent record.
+
+    With a background writer (``durability: batch``/``none``) the record's
+    ``seq`` and ``hash`` are assigned when it is written: reading them before
+    then waits for the writer. ``seq == -1`` and ``hash == ""`` mean the
+    intent record was lost. ``outcome()`` needs neither: the writer fills
+    the outcome's ``intent``/``intent_seq`` in chain order.
+    """
+
+    __slots__ = ("_hash", "_seq", "_wait", "chain", "session_id")
+
+    def __init__(
+        self,
+        session_id: str,
+        seq: int = -1,
+        hash: str | None = "",
+        chain: str = "",
+        *,
+        wait: Callable[[IntentRef], None] | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.chain = chain
+        self._seq = seq
+        self._hash = hash  # None: not written yet
+        self._wait = wait
+
+    def resolve(self, seq: int, digest: str) -> None:
+        """Set by the writer once the intent record is written (``-1, ""``: lost)."""
+        self._seq = seq
+        self._hash = digest
+
+    @property
+    def written(self) -> bool:
+        """False while the record waits in the writer's queue."""
+        return self._hash is not None
+
+    @property
+    def seq(self) -> int:
+        """The intent record's seq (-1 if lost); waits for the writer if need be."""
+        if self._hash is None and self._wait is not None:
+            self._wait(self)
+        return self._seq
+
+    @property
+    def hash(self) -> str:
+        """The intent record's hash ("" if lost); waits for the writer if need be."""
+        if self._hash is None and self._wait is not None:
+            self._wait(self)
+        return self._hash or ""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IntentRef):
+            return NotImplemented
+        return (self.session_id, self.seq, self.hash, self.chain) == (
+            other.session_id,
+            other.seq,
+            other.hash,
+            other.chain,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        state = f"seq={self._seq}" if self._hash is not None else "pending"
+        return f"IntentRef(session_id={self.session_id!r}, {state}, chain={self.chain!r})"
 
 
 def connection_fields(conn_info: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,59 +232,51 @@ def decision_fields(decision: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def statement_fields(
-    statement: str,
-    normalized: str | None,
-    params: Any,
-    *,
-    redact: bool,
-    parameters: str,
-    param_key: bytes,
-) -> dict[str, Any]:
-    """The statement text (or its literal-free form) and, if asked, the parameters."""
-    out: dict[str, Any] = {}
-    if redact:
-        out["db.query.text"] = normalized if normalized is not None else None
-        out["query_redacted"] = True
-    else:
-        out["db.query.text"] = statement
-    if params is not None and parameters == "hash":
-        digest = hmac.new(param_key, canonical_json(jsonable(params)), hashlib.sha256)
-        out["parameters_hmac"] = digest.hexdigest()
-    elif params is not None and parameters == "plain":
-        out["parameters"] = jsonable(params)
-    return out
+def parameter_fields(params: Any, mode: str, key: bytes) -> dict[str, Any] | None:
+    """``parameters_hmac`` (mode ``hash``: HMAC-SHA256 under ``key``) or ``parameters``."""
+    if mode == "hash":
+        digest = hmac.new(key, canonical_json(jsonable(params)), hashlib.sha256)
+        return {"parameters_hmac": digest.hexdigest()}
+    if mode == "plain":
+        return {"parameters": jsonable(params)}
+    return None
 
 
-def statement_body(
-    kind: str,
-    session: AuditSession,
-    statement: str,
-    normalized: str | None,
-    params: Any,
-    facts: Mapping[str, Any] | None,
-    decision: Mapping[str, Any],
-    *,
-    redact: bool,
-    parameters: str,
-    param_key: bytes,
-) -> dict[str, Any]:
-    """The fields of an intent or refused record."""
-    return {
-        "kind": kind,
-        "session.id": session.id,
-        **session.fields,
-        **statement_fields(
-            statement,
-            normalized,
-            params,
-            redact=redact,
-            parameters=parameters,
-            param_key=param_key,
-        ),
-        **facts_fields(facts),
-        **decision_fields(decision),
-    }
+class PreparedCache:
+    """``prepare`` for callers that pass the same, unchanged mappings again and again.
+
+    Keyed by the mappings' identity and checked against a deep copy, so a
+    mapping changed in place is converted afresh, never served stale.
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, int], tuple[Any, Any, Any, Any, Prepared]] = {}
+
+    def get(self, facts: Mapping[str, Any] | None, decision: Mapping[str, Any] | None) -> Prepared:
+        """The Prepared for these mappings (TypeError without a decision)."""
+        if decision is None:
+            raise TypeError("intent()/refused() need decision= (or prepared=)")
+        key = (id(facts), id(decision))
+        hit = self._entries.get(key)
+        if (
+            hit is not None
+            and hit[0] is facts
+            and hit[1] is decision
+            and hit[2] == facts
+            and hit[3] == decision
+        ):
+            return hit[4]
+        prepared = prepare(facts, decision)
+        try:
+            snapshot = (copy.deepcopy(facts), copy.deepcopy(decision))
+        except Exception:  # not copyable: don't cache
+            return prepared
+        if len(self._entries) >= 1024:
+            self._entries.clear()
+        self._entries[key] = (facts, decision, *snapshot, prepared)
+        return prepared
 
 
 def _software() -> str:
@@ -223,29 +298,4 @@ def genesis_fields(signing: str, checkpoint_every: int, durability: str) -> dict
         "host.name": socket.gethostname(),
         "process.pid": os.getpid(),
         "software": _software(),
-    }
-
-
-def outcome_fields(
-    ref: IntentRef,
-    *,
-    rowcount: int | None,
-    rows_returned: int | None,
-    duration_ms: float | None,
-    sqlstate: str | None,
-    error: str | None,
-    masking: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """The fields of an outcome record."""
-    return {
-        "kind": "outcome",
-        "session.id": ref.session_id,
-        "intent": ref.hash,
-        "intent_seq": ref.seq,
-        "rowcount": rowcount if rowcount is None or rowcount >= 0 else None,
-        "db.response.returned_rows": rows_returned,
-        "duration_us": None if duration_ms is None else round(duration_ms * 1000),
-        "db.response.status_code": sqlstate,
-        "error.type": error,
-        "masking": jsonable(masking) if masking is not None else None,
     }

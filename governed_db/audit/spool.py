@@ -8,8 +8,9 @@ Layout of a spool directory::
     .forward/<sink>.<chain id>.json   how far each remote sink has got in a chain
 
 Segments roll over by size and age. ``durability`` decides when data reaches
-the disk: ``strict`` fsyncs before ``write`` returns (concurrent writers share
-one fsync), ``batch`` fsyncs from a timer every ``batch_ms``, ``none`` never.
+the disk: with ``strict`` the trail fsyncs before ``intent()`` returns
+(concurrent writers share one fsync, see :meth:`Spool.sync_to`), with ``batch``
+its writer thread fsyncs every ``batch_ms``, with ``none`` never.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 __all__ = ["Spool", "chain_segments", "read_lines"]
@@ -177,12 +178,18 @@ class Spool:
 
     def due_for_rotation(self, upcoming: int) -> bool:
         """True if writing ``upcoming`` more bytes should go to a new segment."""
-        if self._size == 0:
+        if self._size == 0 and upcoming == 0:
             return False
         return (
             self._size + upcoming > self.rotate_bytes
             or time.monotonic() - self._opened >= self.rotate_seconds
         )
+
+    def room(self) -> int:
+        """Bytes that may still be added before :meth:`due_for_rotation` says so (0: aged)."""
+        if time.monotonic() - self._opened >= self.rotate_seconds:
+            return 0
+        return self.rotate_bytes - self._size
 
     def rotate(self) -> None:
         """Seal the current segment (fsync unless durability none) and open the next."""
@@ -194,12 +201,16 @@ class Spool:
             self._next_segment()
 
     def write(self, line: bytes) -> int:
-        """Append one line; returns the group-commit token to pass to :meth:`sync_to`.
+        """Append one line; returns the group-commit token to pass to :meth:`sync_to`."""
+        return self.write_many((line,))
+
+    def write_many(self, lines: Sequence[bytes]) -> int:
+        """Append lines (one ``os.write`` when the OS takes it all); the sync token.
 
         On failure the segment is cut back to where it was, so no partial line
         is left behind, and the OSError propagates.
         """
-        data = line + b"\n"
+        data = b"\n".join(lines) + b"\n"
         start = self._size
         view = memoryview(data)
         try:

@@ -5,6 +5,12 @@ writes, appends it to the local spool (and inline sinks) in chain order, and
 lets the forwarder feed remote sinks from the spool. It is thread safe; every
 connection of a process that uses the same settings shares one trail
 (``AuditTrail.shared``).
+
+With a spool at ``durability: batch`` or ``none`` the caller only queues a
+cheap entry (under the trail's lock, so queue order is chain order) and one
+writer thread per trail seals, encodes and writes (``background``, ``writer``).
+``strict``, and trails without a spool, seal and write on the caller's thread
+under the lock, as write-ahead as before.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Mapping, Sequence
@@ -23,18 +30,21 @@ from governed_db.audit.canonical import canonical_json, jsonable
 from governed_db.audit.chain import Chain
 from governed_db.audit.forwarder import Forwarder
 from governed_db.audit.keys import Signer, load_signer
+from governed_db.audit.recorder import Recorder
 from governed_db.audit.records import (
-    AuditRecord,
     AuditSession,
     IntentRef,
+    Prepared,
+    PreparedCache,
     connection_fields,
     genesis_fields,
-    outcome_fields,
-    statement_body,
+    parameter_fields,
+    prepare,
 )
 from governed_db.audit.settings import AuditSettings
 from governed_db.audit.sinks import AuditSink, build_sink
 from governed_db.audit.spool import Spool
+from governed_db.audit.writer import SpoolWriter
 from governed_db.errors import AuditError
 
 __all__ = ["AuditTrail"]
@@ -80,12 +90,11 @@ class AuditTrail:
             checkpoint_every=settings.checkpoint_every,
             checkpoint_seconds=settings.checkpoint_seconds,
         )
-        self.lost = 0  # records that could not be written
-        self.written = 0
-        self.closed = False
-        self._lock = threading.Lock()
+        self._closing = threading.Lock()
         self._param_key = os.urandom(32)  # HMAC key for hashed parameters, never written
-        self._stop = threading.Event()
+        self._redact = settings.redact_literals
+        self._params = settings.parameters
+        self._prepared = PreparedCache()
         self.spool: Spool | None = None
         self.forwarder: Forwarder | None = None
         if settings.path is not None:
@@ -104,16 +113,21 @@ class AuditTrail:
             recovery.recover_orphans(settings.path, self.chain.id, signer, self.forwarder)
             if self.forwarder is not None:
                 self.forwarder.follow(self.chain.id)
+        writer = SpoolWriter(self.chain, self.spool, self._inline, redact=self._redact)
+        self._rec = rec = Recorder(settings, writer, self.spool, self.forwarder)
+        genesis = genesis_fields(
+            self.chain.signing,
+            settings.checkpoint_every,
+            settings.durability if self.spool is not None else "memory",
+        )
         try:
-            self._genesis()
+            rec.start(("body", time.time_ns(), genesis, True))
         except AuditError:
             if self.spool is not None:
                 self.spool.close(keep_lock_file=True)
             raise
         if self.forwarder is not None:
             self.forwarder.start()
-        self._ticker = threading.Thread(target=self._tick, name="governed_db-audit", daemon=True)
-        self._ticker.start()
         atexit.register(_close_at_exit, weakref.ref(self))
 
     # -- construction -------------------------------------------------------
@@ -151,6 +165,35 @@ class AuditTrail:
 
     # -- the gate's API -----------------------------------------------------
 
+    @property
+    def written(self) -> int:
+        """Records written so far (checkpoints included)."""
+        return self._rec.writer.written
+
+    @property
+    def lost(self) -> int:
+        """Records that could not be written (each was logged at ERROR)."""
+        return self._rec.lost
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._rec.closed
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The writer thread's first write error (the trail has failed), else None."""
+        return self._rec.failure
+
+    @staticmethod
+    def prepare(facts: Mapping[str, Any] | None, decision: Mapping[str, Any]) -> Prepared:
+        """The facts + decision part of intent/refused records, converted once.
+
+        Pass it as ``prepared=`` to :meth:`intent` / :meth:`refused`; cache one
+        per distinct statement plan. Raises ValueError if ``decision`` has no action.
+        """
+        return prepare(facts, decision)
+
     def session(
         self,
         conn_info: Mapping[str, Any],
@@ -163,7 +206,8 @@ class AuditTrail:
 
         ``conn_info`` holds libpq names (host, port, dbname, user,
         application_name). Raises ``AuditError`` if the record can't be made
-        durable and ``fail_closed`` is on.
+        durable (or, with a writer thread, an earlier one failed) and
+        ``fail_closed`` is on.
         """
         fields = {
             **connection_fields(conn_info),
@@ -171,12 +215,12 @@ class AuditTrail:
             "deployment.environment.name": environment,
         }
         session = AuditSession(session_id or uuid.uuid4().hex, fields)
-        self._write({"kind": "session", "session.id": session.id, **fields}, critical=True)
+        self._rec.put("session", (session,), critical=True)
         return session
 
     def end_session(self, session: AuditSession) -> None:
         """Record that the connection closed (best effort)."""
-        self._write({"kind": "end", "session.id": session.id}, critical=False)
+        self._rec.put("end", (session.id,), critical=False)
 
     def intent(
         self,
@@ -186,20 +230,32 @@ class AuditTrail:
         normalized: str | None = None,
         params: Any = None,
         facts: Mapping[str, Any] | None = None,
-        decision: Mapping[str, Any],
+        decision: Mapping[str, Any] | None = None,
+        prepared: Prepared | None = None,
     ) -> IntentRef:
         """Record a statement about to run; durable per ``durability`` when this returns.
 
         ``normalized`` is the analyzer's literal-free text, used instead of
-        ``statement`` when ``redact_literals`` is on. Raises ``AuditError`` if
-        the record could not be written and ``fail_closed`` is on: the caller
-        must then not run the statement.
+        ``statement`` when ``redact_literals`` is on; ``prepared`` (from
+        :meth:`prepare`) replaces ``facts`` and ``decision``. Raises
+        ``AuditError`` when ``fail_closed`` is on and the record could not be
+        written (strict) or the trail has failed: the caller must then not run
+        the statement. With a writer thread the returned ref is filled in
+        once the record is written; ``outcome()`` takes it at once.
         """
-        body = self._body("intent", session, statement, normalized, params, facts, decision)
-        record = self._write(body, critical=True)
-        if record is None:
-            return IntentRef(session.id, -1, "", self.chain.id)
-        return IntentRef(session.id, record.seq, record.hash, self.chain.id)
+        if prepared is None:
+            prepared = self._prepared.get(facts, decision)
+        text = normalized if self._redact else statement
+        extra = (
+            parameter_fields(params, self._params, self._param_key) if params is not None else None
+        )
+        if self._rec.bg is None:
+            ref = IntentRef(session.id, -1, "", self.chain.id)
+        else:
+            ref = IntentRef(session.id, -1, None, self.chain.id, wait=self._wait_for)
+        if not self._rec.put("intent", (session, prepared, text, extra, ref), critical=True):
+            ref.resolve(-1, "")
+        return ref
 
     def outcome(
         self,
@@ -213,16 +269,16 @@ class AuditTrail:
         masking: Mapping[str, Any] | None = None,
     ) -> None:
         """Record how a statement ended. Never raises for I/O (the statement already ran)."""
-        body = outcome_fields(
+        values = (
             ref,
-            rowcount=rowcount,
-            rows_returned=rows_returned,
-            duration_ms=duration_ms,
-            sqlstate=sqlstate,
-            error=error,
-            masking=masking,
+            rowcount,
+            rows_returned,
+            duration_ms,
+            sqlstate,
+            error,
+            None if masking is None else jsonable(masking),
         )
-        self._write(body, critical=False)
+        self._rec.put("outcome", values, critical=False)
 
     def refused(
         self,
@@ -232,37 +288,47 @@ class AuditTrail:
         normalized: str | None = None,
         params: Any = None,
         facts: Mapping[str, Any] | None = None,
-        decision: Mapping[str, Any],
+        decision: Mapping[str, Any] | None = None,
+        prepared: Prepared | None = None,
     ) -> None:
         """Record a refused statement (decision only; never raises for I/O)."""
-        body = self._body("refused", session, statement, normalized, params, facts, decision)
-        self._write(body, critical=False)
+        if prepared is None:
+            prepared = self._prepared.get(facts, decision)
+        text = normalized if self._redact else statement
+        extra = (
+            parameter_fields(params, self._params, self._param_key) if params is not None else None
+        )
+        self._rec.put("refused", (session, prepared, text, extra, None), critical=False)
 
     def sync(self) -> None:
-        """fsync the spool now (whatever the durability setting)."""
+        """Write out everything queued, then fsync the spool (whatever the durability)."""
+        self._rec.drain(None)
         if self.spool is not None:
             self.spool.sync()
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until remote sinks have everything written so far; False on timeout."""
+        """Write out everything queued so far, then wait for remote sinks; False on timeout.
+
+        Readers of the spool (``iter_records``, ``verify``, ``audit tail``) see
+        a record once it has been flushed.
+        """
+        deadline = time.monotonic() + timeout
+        if not self._rec.drain(timeout):
+            return False
         if self.forwarder is None:
             return True
-        return self.forwarder.drain(timeout)
+        return self.forwarder.drain(max(0.0, deadline - time.monotonic()))
 
     def close(self, timeout: float = 5.0) -> None:
-        """Write the signed close record, flush remote sinks (up to ``timeout``), stop."""
-        with self._lock:
-            if self.closed:
+        """Write what is queued and the signed close record, flush remote sinks, stop.
+
+        Queued records are always written (however long that takes); ``timeout``
+        bounds the wait for remote sinks.
+        """
+        with self._closing:
+            if self._rec.closed:
                 return
-            try:
-                self._append_locked(
-                    {"kind": "close", "reason": "closed", "records": self.chain.last_seq + 2}
-                )
-            except OSError as exc:
-                self.lost += 1
-                log.error("audit: close record could not be written: %s", exc)
-            self.closed = True
-        self._stop.set()
+            self._rec.close()
         if self.spool is not None:
             try:
                 self.spool.sync()
@@ -270,6 +336,7 @@ class AuditTrail:
                 log.error("audit spool could not be synced at close: %s", exc)
         delivered = True
         if self.forwarder is not None:
+            self.forwarder.notify()
             delivered = self.forwarder.drain(timeout) and self.forwarder.chain_done(self.chain.id)
             if not delivered:
                 log.warning(
@@ -291,102 +358,8 @@ class AuditTrail:
 
     # -- internals ----------------------------------------------------------
 
-    def _body(self, kind: str, session: AuditSession, *rest: Any) -> dict[str, Any]:
-        s = self.settings
-        return statement_body(
-            kind,
-            session,
-            *rest,
-            redact=s.redact_literals,
-            parameters=s.parameters,
-            param_key=self._param_key,
-        )
-
-    def _genesis(self) -> None:
-        s = self.settings
-        body = genesis_fields(
-            self.chain.signing,
-            s.checkpoint_every,
-            s.durability if self.spool is not None else "memory",
-        )
-        with self._lock:
-            try:
-                self._append_locked(body, sign=True)
-            except OSError as exc:
-                raise AuditError(f"audit spool {s.path} is not writable: {exc}") from exc
-
-    def _append_locked(
-        self, body: dict[str, Any], *, sign: bool = True, rotate: bool = True
-    ) -> tuple[AuditRecord, int]:
-        """Seal, write, commit (lock held). Raises OSError; the chain is unchanged then.
-
-        A segment due for rotation is first sealed with a checkpoint (when the
-        chain has an unsigned tail), so every closed segment ends signed.
-        """
-        spool = self.spool
-        if rotate and spool is not None and spool.due_for_rotation(0):
-            if self.chain.unsigned_from is not None and self.chain.signing != "none":
-                self._append_locked(self.chain.checkpoint_body(), rotate=False)
-            spool.rotate()
-        record = self.chain.seal(body, sign=sign)
-        token = spool.write(record.line) if spool is not None else 0
-        for sink in self._inline:
-            try:
-                sink.emit((record,))
-            except Exception as exc:
-                if spool is None:
-                    raise OSError(f"sink {sink.name}: {exc}") from exc
-                log.error("audit sink %s failed: %s", sink.name, exc)
-        self.chain.commit(record)
-        self.written += 1
-        return record, token
-
-    def _write(self, body: dict[str, Any], *, critical: bool) -> AuditRecord | None:
-        fail_closed = critical and self.settings.fail_closed
-        try:
-            with self._lock:
-                if self.closed:
-                    raise OSError("the audit trail is closed")
-                record, token = self._append_locked(body, sign=False)
-                if self.chain.checkpoint_due():
-                    self._append_locked(self.chain.checkpoint_body())
-            if self.spool is not None and self.settings.durability == "strict":
-                self.spool.sync_to(token)
-        except OSError as exc:
-            with self._lock:
-                self.lost += 1
-            where = self.settings.path or "inline sinks"
-            if fail_closed:
-                raise AuditError(
-                    f"audit record could not be made durable in {where}: {exc}. "
-                    "fail_closed is on, so the statement was not run."
-                ) from exc
-            log.error(
-                "audit: %s record LOST (%s): %s; %d lost so far",
-                body.get("kind"),
-                where,
-                exc,
-                self.lost,
-            )
-            return None
-        if self.forwarder is not None:
-            self.forwarder.notify()
-        return record
-
-    def _tick(self) -> None:
-        s = self.settings
-        period = min(
-            s.batch_ms / 1000 if s.durability == "batch" else 1.0, s.checkpoint_seconds / 4, 1.0
-        )
-        while not self._stop.wait(period):
-            try:
-                if self.spool is not None and s.durability == "batch":
-                    self.spool.sync()
-                with self._lock:
-                    if not self.closed and self.chain.checkpoint_due():
-                        self._append_locked(self.chain.checkpoint_body())
-            except OSError as exc:
-                log.error("audit: background sync/checkpoint failed: %s", exc)
+    def _wait_for(self, ref: IntentRef) -> None:
+        self._rec.drain(None)
 
 
 def _close_at_exit(ref: weakref.ref[AuditTrail]) -> None:

@@ -1,0 +1,160 @@
+"""``BackgroundWriter``: one thread per trail that drains a bounded queue of entries.
+
+Callers append entries to ``queue`` under the trail's lock (so queue order is
+chain order) and call :meth:`wake` when the writer should start at once
+(intent and session records: the writer then works while the caller waits for
+the database). Everything else waits for the next wake-up or tick, at most
+``tick`` seconds. The writer takes up to ``max_batch`` entries at a time and
+hands them to ``process``; between batches it yields the CPU so that callers
+waiting for the GIL get it. The queue holds at most about ``max_queue``
+entries: callers past that block in :meth:`wait_for_room`. On Linux the thread
+runs under ``SCHED_BATCH`` (see ``_batch_scheduling``).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from governed_db.audit.entries import Entry
+
+__all__ = ["BackgroundWriter"]
+
+log = logging.getLogger("governed_db.audit")
+
+
+class BackgroundWriter:
+    """The queue, the thread, and waiting for it (``drain``)."""
+
+    def __init__(
+        self,
+        process: Callable[[list[Entry]], None],
+        tick: Callable[[], float],
+        *,
+        max_batch: int = 128,
+        max_queue: int = 8192,
+        name: str = "governed_db-audit-writer",
+    ) -> None:
+        self.queue: collections.deque[Entry] = collections.deque()
+        self.enqueued = 0  # entries ever queued (under the trail's lock)
+        self.done = 0  # entries ever processed (written or counted lost)
+        self._process = process
+        self._tick = tick
+        self.max_batch = max_batch
+        self.max_queue = max_queue
+        self._bell = threading.Lock()  # held while nobody rings: a binary semaphore
+        self._bell.acquire()
+        self._idle = False
+        self._cond = threading.Condition(threading.Lock())
+        self._waiting = 0
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Start the writer now if it is asleep (cheap when it is not)."""
+        if self._idle:
+            self._idle = False
+            with contextlib.suppress(RuntimeError):  # already rung
+                self._bell.release()
+
+    def wait_for_room(self) -> None:
+        """Block while the queue is full (the writer has fallen behind)."""
+        with self._cond:
+            self._waiting += 1
+            try:
+                while len(self.queue) >= self.max_queue and self._thread.is_alive():
+                    self.wake()
+                    self._cond.wait(0.05)
+            finally:
+                self._waiting -= 1
+
+    def drain(self, timeout: float | None) -> bool:
+        """Wait until everything queued before this call is processed; False on timeout."""
+        target = self.enqueued
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._waiting += 1
+            try:
+                while self.done < target:
+                    if not self._thread.is_alive():
+                        return False
+                    self.wake()
+                    left = 0.05 if deadline is None else deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._cond.wait(min(left, 0.05))
+            finally:
+                self._waiting -= 1
+        return True
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Process what is queued, then end the thread; False if it did not end in time."""
+        self._stopping = True
+        self._idle = True
+        self.wake()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        """True while the thread runs."""
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        _batch_scheduling()
+        queue, popleft = self.queue, self.queue.popleft
+        next_tick = time.monotonic()
+        while True:
+            if not queue:
+                if self._stopping:
+                    return
+                timeout = next_tick - time.monotonic()
+                if timeout <= 0:
+                    timeout = self._safe_tick()
+                    next_tick = time.monotonic() + timeout
+                self._idle = True
+                if not queue and not self._stopping:
+                    self._bell.acquire(timeout=timeout)
+                self._idle = False
+                continue
+            batch = [popleft() for _ in range(min(len(queue), self.max_batch))]
+            try:
+                self._process(batch)
+            except Exception:  # a bug, not I/O (process reports I/O losses itself)
+                log.exception("audit writer: %d record(s) not written", len(batch))
+            self.done += len(batch)
+            if self._waiting:
+                with self._cond:
+                    self._cond.notify_all()
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + self._safe_tick()
+            if queue:
+                os.sched_yield()  # let callers waiting for the GIL have it
+
+    def _safe_tick(self) -> float:
+        try:
+            return self._tick()
+        except Exception:
+            log.exception("audit writer: periodic sync/checkpoint failed")
+            return 0.05
+
+
+def _batch_scheduling() -> None:
+    """Linux: never let waking this thread preempt the caller that queued a record.
+
+    Woken at once, the writer would only block on the GIL the caller holds:
+    two wasted context switches on the caller's path. Under ``SCHED_BATCH``
+    it runs when the caller blocks (waiting for the database) instead; its
+    share of the CPU is unchanged.
+    """
+    policy = getattr(os, "SCHED_BATCH", None)
+    if policy is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setscheduler(0, policy, os.sched_param(0))
