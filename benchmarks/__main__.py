@@ -88,8 +88,14 @@ def _run_side(side: Side, dsn: str, quick: bool) -> list[Measurement]:
     out = []
     for case in db_cases.cases(quick):
         with psycopg.connect(dsn) as raw_conn, side.connect(dsn) as gov_conn:
+            trail = getattr(getattr(gov_conn, "governor", None), "trail", None)
             result = harness.paired(
-                case.name, case.make(raw_conn), case.make(gov_conn), case.pairs, case.warmup
+                case.name,
+                case.make(raw_conn),
+                case.make(gov_conn),
+                case.pairs,
+                case.warmup,
+                drain=trail.flush if trail is not None else None,
             )
         if side.null:
             within = abs(result.paired_ratio - 1.0) <= 0.02

@@ -23,13 +23,15 @@ Operation = Callable[[], Any]
 
 @dataclass(frozen=True, slots=True)
 class Paired:
-    """Medians of one paired case."""
+    """Medians of one paired case, and the process CPU each side used per operation."""
 
     name: str
     raw_median_us: float
     governed_median_us: float
     paired_ratio: float
     pairs: int
+    raw_cpu_us: float = 0.0
+    governed_cpu_us: float = 0.0
 
     @property
     def ratio_of_medians(self) -> float:
@@ -53,8 +55,33 @@ def pin(server_pid: int | None) -> str:
     return f"server on core {cores[0]}, client on core {cores[1]}"
 
 
-def paired(name: str, raw: Operation, governed: Operation, pairs: int, warmup: int) -> Paired:
-    """Time ``pairs`` alternating operations after ``warmup`` untimed ones."""
+def cpu_per_op(op: Operation, count: int, drain: Callable[[], Any] | None = None) -> float:
+    """Process CPU (all threads) per operation over a block of ``count``, in µs.
+
+    ``drain`` (e.g. flushing an audit writer thread) runs inside the block, so
+    work handed to background threads is counted too.
+    """
+    t0 = time.process_time_ns()
+    for _ in range(count):
+        op()
+    if drain is not None:
+        drain()
+    return (time.process_time_ns() - t0) / count / 1000
+
+
+def paired(
+    name: str,
+    raw: Operation,
+    governed: Operation,
+    pairs: int,
+    warmup: int,
+    drain: Callable[[], Any] | None = None,
+) -> Paired:
+    """Time ``pairs`` alternating operations after ``warmup`` untimed ones.
+
+    Then measure each side's CPU per operation in separate blocks (``drain``
+    flushes the governed side's background work inside its block).
+    """
     for _ in range(warmup):
         raw()
         governed()
@@ -71,12 +98,17 @@ def paired(name: str, raw: Operation, governed: Operation, pairs: int, warmup: i
             op()
             sink.append(clock() - t0)
     ratios = [g / r for g, r in zip(gov_ns, raw_ns, strict=True) if r > 0]
+    if drain is not None:
+        drain()
+    block = max(pairs // 2, 2)
     return Paired(
         name=name,
         raw_median_us=statistics.median(raw_ns) / 1000,
         governed_median_us=statistics.median(gov_ns) / 1000,
         paired_ratio=statistics.median(ratios),
         pairs=pairs,
+        raw_cpu_us=cpu_per_op(raw, block),
+        governed_cpu_us=cpu_per_op(governed, block, drain),
     )
 
 
@@ -84,7 +116,8 @@ def to_measurement(result: Paired, target: float | None, label: str) -> Measurem
     """A paired result as a table row, held to ``target`` (max ratio) if given."""
     detail = (
         f"raw {result.raw_median_us:.1f} µs, governed {result.governed_median_us:.1f} µs, "
-        f"ratio of medians {result.ratio_of_medians:.3f}, {result.pairs} pairs"
+        f"ratio of medians {result.ratio_of_medians:.3f}, {result.pairs} pairs; "
+        f"CPU/op raw {result.raw_cpu_us:.1f} µs, governed {result.governed_cpu_us:.1f} µs"
     )
     return Measurement(
         name=f"{result.name} [{label}]",

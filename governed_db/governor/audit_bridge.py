@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from governed_db.audit import AuditSession, AuditTrail, IntentRef
+from governed_db.audit import AuditSession, AuditTrail, IntentRef, Prepared
 from governed_db.governor.base import Session, Ticket
 from governed_db.identity import Identity
 from governed_db.policy import Decision
@@ -53,17 +53,17 @@ def decision_fields(decision: Decision, approval_id: str | None = None) -> dict[
     }
 
 
-_Fields = tuple[Facts, Decision, dict[str, Any], dict[str, Any]]
+_Fields = tuple[Facts, Decision, Prepared, str]
 
 
 def _normalized(facts: Facts) -> str:
     return "; ".join(s.normalized for s in facts.statements)
 
 
-def _recordable(query: str, facts: Facts) -> str:
+def _recordable(query: str, normalized: str, facts: Facts) -> str:
     """The text to record: role statements (which can carry passwords) never verbatim."""
     if any(s.statement_class == "role" for s in facts.statements):
-        return _normalized(facts)
+        return normalized
     return query
 
 
@@ -76,14 +76,16 @@ class AuditBridge:
         self.trail = trail
         self._lock = threading.Lock()
         self._acting: dict[tuple[str, Identity], AuditSession] = {}
-        # id(facts), id(decision) -> the objects (kept alive) and their record fields.
+        # id(facts), id(decision) -> the objects (kept alive), their prepared record
+        # fields and normalized text: built once per statement plan.
         self._fields: dict[tuple[int, int], _Fields] = {}
 
     def _fields_for(self, facts: Facts, decision: Decision) -> _Fields:
         key = (id(facts), id(decision))
         found = self._fields.get(key)
         if found is None or found[0] is not facts or found[1] is not decision:
-            found = (facts, decision, facts_fields(facts), decision_fields(decision))
+            prepared = self.trail.prepare(facts_fields(facts), decision_fields(decision))
+            found = (facts, decision, prepared, _normalized(facts))
             if len(self._fields) > 4096:
                 self._fields.clear()
             self._fields[key] = found
@@ -150,14 +152,13 @@ class AuditBridge:
         facts: Facts,
         decision: Decision,
     ) -> Any:
-        _, _, facts_map, decision_map = self._fields_for(facts, decision)
+        _, _, prepared, normalized = self._fields_for(facts, decision)
         return write(
             self._for(session, identity),
-            _recordable(query, facts),
-            normalized=_normalized(facts),
+            _recordable(query, normalized, facts),
+            normalized=normalized,
             params=params,
-            facts=facts_map,
-            decision=decision_map,
+            prepared=prepared,
         )
 
     def outcome(
