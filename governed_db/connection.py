@@ -21,11 +21,13 @@ from governed_db.cursor import (
     AsyncCursor,
     AsyncServerCursor,
     Cursor,
+    GovernedCursorBase,
     ServerCursor,
     governed_class,
 )
 from governed_db.errors import GovernanceError
 from governed_db.governor import Governor, Session, build_governor
+from governed_db.trusted import TRUSTED_CURSORS
 
 __all__ = ["AsyncConnection", "Connection", "UnknownKeywordError"]
 
@@ -89,6 +91,40 @@ def _session_for(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -
 
 
 _NOT_GOVERNED = "this connection has no governor (it was not opened by connect())"
+_CURSORS = (psycopg.Cursor, psycopg.AsyncCursor)
+_LET_PAST = (GovernedCursorBase, *TRUSTED_CURSORS)
+# psycopg's cursor generators that send a statement (fetch/scroll/close do not).
+_SENDING = frozenset(
+    {
+        "_execute_gen",
+        "_executemany_gen_pipeline",
+        "_executemany_gen_no_pipeline",
+        "_stream_send_gen",
+        "_start_copy_gen",
+        "_declare_gen",
+    }
+)
+
+
+def _refuse_ungoverned(gen: Any) -> None:
+    """Fail closed when a psycopg cursor made directly on this connection sends SQL.
+
+    Every operation reaches the server through ``Connection.wait(gen)``; the
+    generator's ``self`` says whose operation it is. Governed cursors, the
+    connection's own commands (commit, transactions, pipelines, COPY data) and
+    governed_db's bookkeeping pass; a ``psycopg.ClientCursor(conn)`` does not.
+    """
+    frame = getattr(gen, "gi_frame", None)
+    if frame is None or frame.f_code.co_name not in _SENDING:
+        return
+    owner = frame.f_locals.get("self")
+    if isinstance(owner, _CURSORS) and not isinstance(owner, _LET_PAST):
+        name = type(owner).__name__
+        raise GovernanceError(
+            f"a {name} created directly on a governed connection would bypass the "
+            f"guardrails and the audit trail; refused (fail closed). Use conn.cursor(), "
+            f"or governed_db's own classes (governed_db.ClientCursor(conn), ...)"
+        )
 
 
 class _GovernedFactories:
@@ -195,6 +231,11 @@ class Connection(_GovernedFactories, psycopg.Connection[Any]):
             raise
         return conn
 
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        """psycopg's ``wait``, refusing operations of ungoverned cursors."""
+        _refuse_ungoverned(gen)
+        return super().wait(gen, interval, timeout)
+
     def close(self) -> None:
         """Close the connection (and its governed session)."""
         try:
@@ -257,6 +298,11 @@ class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
             await conn.close()
             raise
         return conn
+
+    async def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        """psycopg's ``wait``, refusing operations of ungoverned cursors."""
+        _refuse_ungoverned(gen)
+        return await super().wait(gen, interval, timeout)
 
     async def close(self) -> None:
         """Close the connection (and its governed session)."""

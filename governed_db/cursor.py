@@ -80,7 +80,7 @@ def _one_param_set(method: str, params: Any) -> Any:
     return params
 
 
-class _Gate:
+class GovernedCursorBase:
     """The calls into the governor shared by every governed cursor."""
 
     __slots__ = ()
@@ -163,7 +163,7 @@ class _Gate:
             self._make_row = self._make_row_maker()
 
 
-class GovernedCursorMixin(_Gate):
+class GovernedCursorMixin(GovernedCursorBase):
     """Gate for client-side cursors (``Cursor``, ``ClientCursor``, ``RawCursor``)."""
 
     __slots__ = ()
@@ -218,7 +218,7 @@ class GovernedCursorMixin(_Gate):
             self._settle(ticket, error)
 
 
-class GovernedServerCursorMixin(_Gate):
+class GovernedServerCursorMixin(GovernedCursorBase):
     """Gate for named (server-side) cursors: the DECLARE is what gets governed."""
 
     __slots__ = ()
@@ -239,7 +239,7 @@ class GovernedServerCursorMixin(_Gate):
         return result
 
 
-class AsyncGovernedCursorMixin(_Gate):
+class AsyncGovernedCursorMixin(GovernedCursorBase):
     """Gate for async client-side cursors."""
 
     __slots__ = ()
@@ -298,7 +298,7 @@ class AsyncGovernedCursorMixin(_Gate):
             self._settle(ticket, error)
 
 
-class AsyncGovernedServerCursorMixin(_Gate):
+class AsyncGovernedServerCursorMixin(GovernedCursorBase):
     """Gate for async named cursors."""
 
     __slots__ = ()
@@ -319,14 +319,14 @@ class AsyncGovernedServerCursorMixin(_Gate):
         return result
 
 
-_MIXINS: tuple[tuple[type[Any], type[_Gate]], ...] = (
+_MIXINS: tuple[tuple[type[Any], type[GovernedCursorBase]], ...] = (
     # Most specific first: server cursors subclass the client ones.
     (psycopg.AsyncServerCursor, AsyncGovernedServerCursorMixin),
     (psycopg.ServerCursor, GovernedServerCursorMixin),
     (psycopg.AsyncCursor, AsyncGovernedCursorMixin),
     (psycopg.Cursor, GovernedCursorMixin),
 )
-_MIXINS_RAW_SERVER: tuple[tuple[type[Any], type[_Gate]], ...] = (
+_MIXINS_RAW_SERVER: tuple[tuple[type[Any], type[GovernedCursorBase]], ...] = (
     (psycopg.AsyncRawServerCursor, AsyncGovernedServerCursorMixin),
     (psycopg.RawServerCursor, GovernedServerCursorMixin),
 )
@@ -334,7 +334,7 @@ _MIXINS_RAW_SERVER: tuple[tuple[type[Any], type[_Gate]], ...] = (
 
 def governed_class(cls: type[Any]) -> type[Any]:
     """``cls`` itself if already governed, else a subclass with the gate mixed in."""
-    if issubclass(cls, _Gate):
+    if issubclass(cls, GovernedCursorBase):
         return cls
     if cls in _OWN_TWINS:
         return _OWN_TWINS[cls]

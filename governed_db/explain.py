@@ -13,6 +13,13 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
+from governed_db.trusted import (
+    AsyncTrustedCursor,
+    AsyncTrustedRawCursor,
+    TrustedCursor,
+    TrustedRawCursor,
+)
+
 __all__ = ["UNKNOWN", "estimate_rows", "estimate_rows_async"]
 
 UNKNOWN = -1
@@ -42,7 +49,7 @@ def estimate_rows(cursor: Any, query: str, params: Any) -> int:
     if conn.pgconn.pipeline_status:
         return UNKNOWN
     text, args, raw = _statement(cursor, query, params)
-    cls = psycopg.RawCursor if raw else psycopg.Cursor
+    cls = TrustedRawCursor if raw else TrustedCursor
     try:
         with conn.transaction(force_rollback=True), cls(conn, row_factory=tuple_row) as cur:
             cur.execute("EXPLAIN (FORMAT JSON) " + text, args)
@@ -58,7 +65,7 @@ async def estimate_rows_async(cursor: Any, query: str, params: Any) -> int:
     if conn.pgconn.pipeline_status:
         return UNKNOWN
     text, args, raw = _statement(cursor, query, params)
-    cls = psycopg.AsyncRawCursor if raw else psycopg.AsyncCursor
+    cls = AsyncTrustedRawCursor if raw else AsyncTrustedCursor
     try:
         async with (
             conn.transaction(force_rollback=True),

@@ -3,7 +3,7 @@
 ``max_rows_affected`` runs the statement inside a SAVEPOINT (or, under
 autocommit, its own transaction), counts the rows it affected, and rolls it
 back and raises if they exceed the limit. ``lock_timeout`` is set for the
-statement alone and restored after it. These use plain psycopg cursors on the
+statement alone and restored after it. These use ``trusted`` cursors on the
 same connection: the guard's own bookkeeping is not governed.
 """
 
@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-import psycopg
 from psycopg import pq
 from psycopg.rows import tuple_row
 
 from governed_db.errors import GovernanceError
+from governed_db.trusted import AsyncTrustedCursor, TrustedCursor
 
 __all__ = ["affected_rows", "guarded", "guarded_async"]
 
@@ -46,7 +46,7 @@ def guarded(cursor: Any, ticket: Any, governor: Any) -> Iterator[None]:
     """Run the body under the ticket's limits (sync connections)."""
     conn = cursor._conn
     _refuse_in_pipeline(conn)
-    raw = psycopg.Cursor(conn, row_factory=tuple_row)
+    raw = TrustedCursor(conn, row_factory=tuple_row)
     old_lock_timeout = None
     own_transaction = (
         ticket.max_rows is not None and conn.autocommit and (conn.info.transaction_status == _IDLE)
@@ -86,7 +86,7 @@ async def guarded_async(cursor: Any, ticket: Any, governor: Any) -> AsyncIterato
     """Run the body under the ticket's limits (async connections)."""
     conn = cursor._conn
     _refuse_in_pipeline(conn)
-    raw = psycopg.AsyncCursor(conn, row_factory=tuple_row)
+    raw = AsyncTrustedCursor(conn, row_factory=tuple_row)
     old_lock_timeout = None
     own_transaction = (
         ticket.max_rows is not None and conn.autocommit and (conn.info.transaction_status == _IDLE)

@@ -273,3 +273,62 @@ def test_psycopg_errors_pass_through_unchanged(conn: Any, gov: RecordingGovernor
     assert outcome.error is info.value
     with pytest.raises(psycopg.errors.SyntaxError):
         conn.execute("selec 1")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c: psycopg.ClientCursor(c).execute("drop table items"),
+        lambda c: psycopg.Cursor(c).executemany("drop table items", [()]),
+        lambda c: list(psycopg.RawCursor(c).stream("drop table items")),
+        lambda c: psycopg.Cursor(c).copy("copy items to stdout").__enter__(),
+    ],
+)
+def test_psycopg_cursor_made_directly_is_refused(
+    conn: Any, gov: RecordingGovernor, make: Any
+) -> None:
+    with pytest.raises(governed_db.GovernanceError, match="bypass"):
+        make(conn)
+    assert gov.calls == []
+    conn.rollback()
+    assert conn.execute("select count(*) from items").fetchone() == (3,)
+
+
+def test_psycopg_server_cursor_made_directly_is_refused(conn: Any) -> None:
+    with psycopg.ServerCursor(conn, "direct") as cur:
+        with pytest.raises(governed_db.GovernanceError, match="bypass"):
+            cur.execute("select * from items")
+    conn.rollback()
+
+
+def test_bypass_check_knows_this_psycopgs_generators() -> None:
+    # If psycopg renamed them, the check would pass everything: fail here instead.
+    from psycopg import _cursor_base, _server_cursor_base, cursor, cursor_async
+
+    from governed_db.connection import _SENDING
+
+    names = {
+        name
+        for module in (_cursor_base, _server_cursor_base, cursor, cursor_async)
+        for cls in vars(module).values()
+        if isinstance(cls, type)
+        for name in vars(cls)
+    }
+    assert names >= _SENDING
+
+
+def test_governed_classes_made_directly_are_governed(conn: Any, gov: RecordingGovernor) -> None:
+    cur = governed_db.ClientCursor(conn)
+    cur.execute("select %s::int", (1,))
+    assert cur.fetchone() == (1,)
+    assert gov.methods == ["execute"]
+
+
+def test_connection_commands_still_work(conn: Any, gov: RecordingGovernor) -> None:
+    with conn.transaction():
+        conn.execute("insert into items values (50, 'tx')")
+    with conn.pipeline():
+        conn.execute("select 1")
+    conn.commit()
+    conn.rollback()
+    assert conn.execute("select count(*) from items").fetchone() == (4,)

@@ -127,3 +127,9 @@ async def test_refusal_sends_nothing(pg_dsn: str) -> None:
 async def test_async_errors_pass_through(aconn: Any) -> None:
     with pytest.raises(psycopg.errors.UndefinedTable):
         await aconn.execute("select * from nope")
+
+
+async def test_async_psycopg_cursor_made_directly_is_refused(aconn: Any) -> None:
+    with pytest.raises(governed_db.GovernanceError, match="bypass"):
+        await psycopg.AsyncClientCursor(aconn).execute("select 1")
+    await aconn.rollback()
