@@ -36,17 +36,13 @@ from psycopg import (
 
 from governed_db.audit import AuditSink, AuditTrail, MemorySink, Signer
 from governed_db.connection import AsyncConnection, Connection, UnknownKeywordError
-from governed_db.cursor import (
+from governed_db.cursor import ClientCursor, Cursor, RawCursor, RawServerCursor, ServerCursor
+from governed_db.cursor_async import (
     AsyncClientCursor,
     AsyncCursor,
     AsyncRawCursor,
     AsyncRawServerCursor,
     AsyncServerCursor,
-    ClientCursor,
-    Cursor,
-    RawCursor,
-    RawServerCursor,
-    ServerCursor,
 )
 from governed_db.errors import (
     ApprovalRequired,

@@ -17,14 +17,9 @@ import psycopg
 from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
-from governed_db.cursor import (
-    AsyncCursor,
-    AsyncServerCursor,
-    Cursor,
-    GovernedCursorBase,
-    ServerCursor,
-    governed_class,
-)
+from governed_db.cursor import Cursor, GovernedCursorBase, ServerCursor
+from governed_db.cursor_async import AsyncCursor, AsyncServerCursor
+from governed_db.cursor_factory import governed_class
 from governed_db.errors import GovernanceError
 from governed_db.governor import Governor, Session, build_governor
 from governed_db.trusted import TRUSTED_CURSORS

@@ -4,18 +4,17 @@ Each mixin overrides the public entry points (``execute``, ``executemany``,
 ``stream``, ``copy``) to call the connection's governor before anything is
 sent, and psycopg's ``_make_row_maker`` so every result's row maker passes
 through ``Governor.shape_rows`` once. ``row_factory`` keeps reading back as
-what the user set. ``governed_class`` combines a user's own cursor class with
-the right mixin instead of replacing it.
+what the user set. The async twins are in ``cursor_async``; combining a
+user's own cursor class with the right mixin is ``cursor_factory``.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
-    asynccontextmanager,
     contextmanager,
     nullcontext,
 )
@@ -33,17 +32,14 @@ if TYPE_CHECKING:
     from governed_db.governor import Governor, Session, Ticket
 
 __all__ = [
-    "AsyncClientCursor",
-    "AsyncCursor",
-    "AsyncRawCursor",
-    "AsyncRawServerCursor",
-    "AsyncServerCursor",
     "ClientCursor",
     "Cursor",
+    "GovernedCursorBase",
+    "GovernedCursorMixin",
+    "GovernedServerCursorMixin",
     "RawCursor",
     "RawServerCursor",
     "ServerCursor",
-    "governed_class",
     "render_query",
 ]
 
@@ -239,124 +235,6 @@ class GovernedServerCursorMixin(GovernedCursorBase):
         return result
 
 
-class AsyncGovernedCursorMixin(GovernedCursorBase):
-    """Gate for async client-side cursors."""
-
-    __slots__ = ()
-
-    async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        ticket = await self._admit_async("execute", query, params)
-        try:
-            async with self._guard_async(ticket):
-                result = await super().execute(query, params, **kwargs)  # type: ignore[misc]
-        except BaseException as exc:
-            self._settle(ticket, exc)
-            raise
-        self._settle(ticket, None)
-        return result
-
-    async def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> None:
-        if not isinstance(params_seq, list | tuple):
-            params_seq = list(params_seq)
-        ticket = await self._admit_async("executemany", query, params_seq)
-        try:
-            async with self._guard_async(ticket):
-                await super().executemany(query, params_seq, **kwargs)  # type: ignore[misc]
-        except BaseException as exc:
-            self._settle(ticket, exc)
-            raise
-        self._settle(ticket, None)
-
-    async def stream(self, query: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
-        ticket = self._refuse_guarded_stream(await self._admit_async("stream", query, params))
-        error: BaseException | None = None
-        try:
-            async for row in super().stream(query, params, **kwargs):  # type: ignore[misc]
-                yield row
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self._settle(ticket, error)
-
-    @asynccontextmanager
-    async def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
-        ticket = await self._admit_async("copy", statement, params)
-        error: BaseException | None = None
-        try:
-            async with (
-                self._guard_async(ticket),
-                super().copy(statement, params, **kwargs) as copy,  # type: ignore[misc]
-            ):
-                yield copy
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self._settle(ticket, error)
-
-
-class AsyncGovernedServerCursorMixin(GovernedCursorBase):
-    """Gate for async named cursors."""
-
-    __slots__ = ()
-
-    @property
-    def _gov_cursor_name(self) -> str | None:  # type: ignore[override]
-        return self._name  # type: ignore[attr-defined, no-any-return]
-
-    async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        ticket = await self._admit_async("declare", query, params)
-        try:
-            async with self._guard_async(ticket):
-                result = await super().execute(query, params, **kwargs)  # type: ignore[misc]
-        except BaseException as exc:
-            self._settle(ticket, exc)
-            raise
-        self._settle(ticket, None)
-        return result
-
-
-_MIXINS: tuple[tuple[type[Any], type[GovernedCursorBase]], ...] = (
-    # Most specific first: server cursors subclass the client ones.
-    (psycopg.AsyncServerCursor, AsyncGovernedServerCursorMixin),
-    (psycopg.ServerCursor, GovernedServerCursorMixin),
-    (psycopg.AsyncCursor, AsyncGovernedCursorMixin),
-    (psycopg.Cursor, GovernedCursorMixin),
-)
-_MIXINS_RAW_SERVER: tuple[tuple[type[Any], type[GovernedCursorBase]], ...] = (
-    (psycopg.AsyncRawServerCursor, AsyncGovernedServerCursorMixin),
-    (psycopg.RawServerCursor, GovernedServerCursorMixin),
-)
-
-
-def governed_class(cls: type[Any]) -> type[Any]:
-    """``cls`` itself if already governed, else a subclass with the gate mixed in."""
-    if issubclass(cls, GovernedCursorBase):
-        return cls
-    if cls in _OWN_TWINS:
-        return _OWN_TWINS[cls]
-    combined = _COMBINED.get(cls)
-    if combined is None:
-        combined = _COMBINED.setdefault(cls, _combine(cls))
-    return combined
-
-
-_COMBINED: dict[type[Any], type[Any]] = {}
-
-
-def _combine(cls: type[Any]) -> type[Any]:
-    for base, mixin in _MIXINS_RAW_SERVER + _MIXINS:
-        if issubclass(cls, base):
-            return type(cls.__name__, (mixin, cls), {"__module__": cls.__module__})
-    raise TypeError(
-        f"{cls.__qualname__} is not a psycopg cursor class; "
-        "cursor_factory must subclass psycopg.Cursor, psycopg.ServerCursor or their async twins"
-    )
-
-
 class Cursor(GovernedCursorMixin, psycopg.Cursor[Any]):
     """``psycopg.Cursor`` with the gate."""
 
@@ -385,47 +263,3 @@ class RawServerCursor(GovernedServerCursorMixin, psycopg.RawServerCursor[Any]):
     """``psycopg.RawServerCursor`` with the gate."""
 
     __module__ = "governed_db"
-
-
-class AsyncCursor(AsyncGovernedCursorMixin, psycopg.AsyncCursor[Any]):
-    """``psycopg.AsyncCursor`` with the gate."""
-
-    __module__ = "governed_db"
-
-
-class AsyncClientCursor(AsyncGovernedCursorMixin, psycopg.AsyncClientCursor[Any]):
-    """``psycopg.AsyncClientCursor`` with the gate."""
-
-    __module__ = "governed_db"
-
-
-class AsyncRawCursor(AsyncGovernedCursorMixin, psycopg.AsyncRawCursor[Any]):
-    """``psycopg.AsyncRawCursor`` with the gate."""
-
-    __module__ = "governed_db"
-
-
-class AsyncServerCursor(AsyncGovernedServerCursorMixin, psycopg.AsyncServerCursor[Any]):
-    """``psycopg.AsyncServerCursor`` with the gate."""
-
-    __module__ = "governed_db"
-
-
-class AsyncRawServerCursor(AsyncGovernedServerCursorMixin, psycopg.AsyncRawServerCursor[Any]):
-    """``psycopg.AsyncRawServerCursor`` with the gate."""
-
-    __module__ = "governed_db"
-
-
-_OWN_TWINS: dict[type[Any], type[Any]] = {
-    psycopg.Cursor: Cursor,
-    psycopg.ClientCursor: ClientCursor,
-    psycopg.RawCursor: RawCursor,
-    psycopg.ServerCursor: ServerCursor,
-    psycopg.RawServerCursor: RawServerCursor,
-    psycopg.AsyncCursor: AsyncCursor,
-    psycopg.AsyncClientCursor: AsyncClientCursor,
-    psycopg.AsyncRawCursor: AsyncRawCursor,
-    psycopg.AsyncServerCursor: AsyncServerCursor,
-    psycopg.AsyncRawServerCursor: AsyncRawServerCursor,
-}
