@@ -22,7 +22,7 @@ from governed_db.cursor_async import AsyncCursor, AsyncServerCursor
 from governed_db.cursor_factory import governed_class
 from governed_db.errors import GovernanceError
 from governed_db.governor import Governor, Session, build_governor
-from governed_db.trusted import TRUSTED_CURSORS
+from governed_db.trusted import TRUSTED_CURSORS, AsyncTrustedCursor
 
 __all__ = ["AsyncConnection", "Connection", "UnknownKeywordError"]
 
@@ -77,6 +77,20 @@ def _apply_settings(conn: Any, settings: Mapping[str, str]) -> None:
         if res.status != pq.ExecStatus.TUPLES_OK:
             message = (res.error_message or b"").decode(errors="replace").strip()
             raise GovernanceError(f"could not set {name} = {value!r} for this session: {message}")
+
+
+async def _apply_settings_async(conn: Any, settings: Mapping[str, str]) -> None:
+    """The async twin: through a trusted cursor, committed at once if not autocommit."""
+    if not settings:
+        return
+    try:
+        async with AsyncTrustedCursor(conn) as cur:
+            for name, value in settings.items():
+                await cur.execute("select set_config(%s, %s, false)", (name, value))
+        if not conn.autocommit:
+            await conn.commit()  # nothing else has run on this brand-new connection
+    except psycopg.Error as exc:
+        raise GovernanceError(f"could not apply session settings {dict(settings)}: {exc}") from exc
 
 
 def _session_for(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> Session:
@@ -164,6 +178,11 @@ class _GovernedFactories:
     def _gov_attach(self, governor: Governor) -> None:
         session = governor.open_session(_session_for(self))  # type: ignore[arg-type]
         _apply_settings(self, session.settings)
+        self._gov_state = (governor, session)
+
+    async def _gov_attach_async(self, governor: Governor) -> None:
+        session = governor.open_session(_session_for(self))  # type: ignore[arg-type]
+        await _apply_settings_async(self, session.settings)
         self._gov_state = (governor, session)
 
     def _gov_detach(self) -> None:
@@ -288,7 +307,7 @@ class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
             **kwargs,
         )
         try:
-            conn._gov_attach(gate)
+            await conn._gov_attach_async(gate)
         except BaseException:
             await conn.close()
             raise

@@ -198,3 +198,20 @@ def test_connections_with_the_same_settings_share_a_gate(dsn: str) -> None:
         one.execute("select 1")
         two.execute("select 1")
         assert len(one.governor.cache) >= 1  # type: ignore[attr-defined]
+
+
+async def test_async_connect_applies_statement_timeout(dsn: str) -> None:
+    conn = await governed_db.AsyncConnection.connect(
+        dsn, policy=EXAMPLE, environment="prod", audit=False
+    )
+    async with conn:
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        cur = await conn.execute("show statement_timeout")
+        assert await cur.fetchone() == ("30s",)
+
+
+def test_session_settings_leave_no_transaction_open(dsn: str) -> None:
+    policy = _policy(limits={"default": {"statement_timeout": "1s"}})
+    with governed_db.connect(dsn, policy=policy) as conn:
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert conn.execute("show statement_timeout").fetchone() == ("1s",)
