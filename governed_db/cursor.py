@@ -164,8 +164,11 @@ class GovernedCursorMixin(GovernedCursorBase):
 
     __slots__ = ()
 
+    #: ``Call.method`` for ``execute``: named cursors DECLARE instead.
+    _gov_execute_method = "execute"
+
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        ticket = self._admit("execute", query, params)
+        ticket = self._admit(self._gov_execute_method, query, params)
         try:
             with self._guard(ticket):
                 result = super().execute(query, params, **kwargs)  # type: ignore[misc]
@@ -214,25 +217,20 @@ class GovernedCursorMixin(GovernedCursorBase):
             self._settle(ticket, error)
 
 
-class GovernedServerCursorMixin(GovernedCursorBase):
-    """Gate for named (server-side) cursors: the DECLARE is what gets governed."""
+class GovernedServerCursorMixin(GovernedCursorMixin):
+    """Gate for named (server-side) cursors: ``execute`` is a DECLARE.
+
+    psycopg's named cursors also inherit ``stream``, ``copy`` and
+    ``executemany`` from the client cursor; they pass the same gate.
+    """
 
     __slots__ = ()
+
+    _gov_execute_method = "declare"
 
     @property
     def _gov_cursor_name(self) -> str | None:  # type: ignore[override]
         return self._name  # type: ignore[attr-defined, no-any-return]
-
-    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        ticket = self._admit("declare", query, params)
-        try:
-            with self._guard(ticket):
-                result = super().execute(query, params, **kwargs)  # type: ignore[misc]
-        except BaseException as exc:
-            self._settle(ticket, exc)
-            raise
-        self._settle(ticket, None)
-        return result
 
 
 class Cursor(GovernedCursorMixin, psycopg.Cursor[Any]):

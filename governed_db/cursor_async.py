@@ -26,8 +26,11 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
 
     __slots__ = ()
 
+    #: ``Call.method`` for ``execute``: named cursors DECLARE instead.
+    _gov_execute_method = "execute"
+
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        ticket = await self._admit_async("execute", query, params)
+        ticket = await self._admit_async(self._gov_execute_method, query, params)
         try:
             async with self._guard_async(ticket):
                 result = await super().execute(query, params, **kwargs)  # type: ignore[misc]
@@ -80,25 +83,16 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
             self._settle(ticket, error)
 
 
-class AsyncGovernedServerCursorMixin(GovernedCursorBase):
-    """Gate for async named cursors."""
+class AsyncGovernedServerCursorMixin(AsyncGovernedCursorMixin):
+    """Gate for async named cursors (``stream``/``copy`` included, as for sync)."""
 
     __slots__ = ()
+
+    _gov_execute_method = "declare"
 
     @property
     def _gov_cursor_name(self) -> str | None:  # type: ignore[override]
         return self._name  # type: ignore[attr-defined, no-any-return]
-
-    async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        ticket = await self._admit_async("declare", query, params)
-        try:
-            async with self._guard_async(ticket):
-                result = await super().execute(query, params, **kwargs)  # type: ignore[misc]
-        except BaseException as exc:
-            self._settle(ticket, exc)
-            raise
-        self._settle(ticket, None)
-        return result
 
 
 class AsyncCursor(AsyncGovernedCursorMixin, psycopg.AsyncCursor[Any]):

@@ -332,3 +332,22 @@ def test_connection_commands_still_work(conn: Any, gov: RecordingGovernor) -> No
     conn.commit()
     conn.rollback()
     assert conn.execute("select count(*) from items").fetchone() == (4,)
+
+
+def test_named_cursor_stream_and_copy_pass_the_gate(pg_dsn: str) -> None:
+    # psycopg's ServerCursor inherits stream() and copy() from Cursor.
+    def refuse(call: governed_db.Call) -> Exception | None:
+        return governed_db.PolicyViolation("no", rule_id="r") if "drop" in call.query else None
+
+    gov = RecordingGovernor(refuse=refuse)
+    with governed_db.connect(pg_dsn, governor=gov, autocommit=True) as conn:
+        conn.execute("create table keep (id int)")
+        with conn.cursor("named") as cur:
+            with pytest.raises(governed_db.PolicyViolation):
+                list(cur.stream("drop table keep"))
+            with pytest.raises(governed_db.PolicyViolation):
+                cur.copy("drop table keep").__enter__()
+            with cur.copy("copy keep to stdout") as copy:
+                assert list(copy) == []
+        assert conn.execute("select to_regclass('keep') is not null").fetchone() == (True,)
+    assert gov.methods == ["execute", "stream", "copy", "copy", "execute"]

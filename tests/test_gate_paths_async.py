@@ -133,3 +133,20 @@ async def test_async_psycopg_cursor_made_directly_is_refused(aconn: Any) -> None
     with pytest.raises(governed_db.GovernanceError, match="bypass"):
         await psycopg.AsyncClientCursor(aconn).execute("select 1")
     await aconn.rollback()
+
+
+async def test_async_named_cursor_stream_passes_the_gate(pg_dsn: str) -> None:
+    def refuse(call: governed_db.Call) -> Exception | None:
+        return governed_db.PolicyViolation("no", rule_id="r") if "drop" in call.query else None
+
+    conn = await governed_db.AsyncConnection.connect(
+        pg_dsn, governor=RecordingGovernor(refuse=refuse), autocommit=True
+    )
+    async with conn:
+        await conn.execute("create table keep (id int)")
+        async with conn.cursor("named") as cur:
+            with pytest.raises(governed_db.PolicyViolation):
+                async for _ in cur.stream("drop table keep"):
+                    pass
+        cur2 = await conn.execute("select to_regclass('keep') is not null")
+        assert await cur2.fetchone() == (True,)
