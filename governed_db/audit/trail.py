@@ -243,11 +243,8 @@ class AuditTrail:
         the statement. With a writer thread the returned ref is filled in
         once the record is written; ``outcome()`` takes it at once.
         """
-        if prepared is None:
-            prepared = self._prepared.get(facts, decision)
-        text = normalized if self._redact else statement
-        extra = (
-            parameter_fields(params, self._params, self._param_key) if params is not None else None
+        prepared, text, extra = self._parts(
+            statement, normalized, params, facts, decision, prepared
         )
         if self._rec.bg is None:
             ref = IntentRef(session.id, -1, "", self.chain.id)
@@ -292,13 +289,28 @@ class AuditTrail:
         prepared: Prepared | None = None,
     ) -> None:
         """Record a refused statement (decision only; never raises for I/O)."""
+        prepared, text, extra = self._parts(
+            statement, normalized, params, facts, decision, prepared
+        )
+        self._rec.put("refused", (session, prepared, text, extra, None), critical=False)
+
+    def _parts(
+        self,
+        statement: str,
+        normalized: str | None,
+        params: Any,
+        facts: Mapping[str, Any] | None,
+        decision: Mapping[str, Any] | None,
+        prepared: Prepared | None,
+    ) -> tuple[Prepared, str | None, Any]:
+        """What intent and refused records share: prepared fields, text, parameters."""
         if prepared is None:
             prepared = self._prepared.get(facts, decision)
         text = normalized if self._redact else statement
         extra = (
             parameter_fields(params, self._params, self._param_key) if params is not None else None
         )
-        self._rec.put("refused", (session, prepared, text, extra, None), critical=False)
+        return prepared, text, extra
 
     def sync(self) -> None:
         """Write out everything queued, then fsync the spool (whatever the durability)."""
