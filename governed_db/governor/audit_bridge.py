@@ -53,18 +53,13 @@ def decision_fields(decision: Decision, approval_id: str | None = None) -> dict[
     }
 
 
-_Fields = tuple[Facts, Decision, Prepared, str]
+# facts, decision (kept alive for the id keys), prepared fields, normalized text,
+# and whether it is a role statement (recorded without literals).
+_Fields = tuple[Facts, Decision, Prepared, str, bool]
 
 
 def _normalized(facts: Facts) -> str:
     return "; ".join(s.normalized for s in facts.statements)
-
-
-def _recordable(query: str, normalized: str, facts: Facts) -> str:
-    """The text to record: role statements (which can carry passwords) never verbatim."""
-    if any(s.statement_class == "role" for s in facts.statements):
-        return normalized
-    return query
 
 
 class AuditBridge:
@@ -85,7 +80,8 @@ class AuditBridge:
         found = self._fields.get(key)
         if found is None or found[0] is not facts or found[1] is not decision:
             prepared = self.trail.prepare(facts_fields(facts), decision_fields(decision))
-            found = (facts, decision, prepared, _normalized(facts))
+            role = any(s.statement_class == "role" for s in facts.statements)
+            found = (facts, decision, prepared, _normalized(facts), role)
             if len(self._fields) > 4096:
                 self._fields.clear()
             self._fields[key] = found
@@ -152,10 +148,10 @@ class AuditBridge:
         facts: Facts,
         decision: Decision,
     ) -> Any:
-        _, _, prepared, normalized = self._fields_for(facts, decision)
+        _, _, prepared, normalized, role = self._fields_for(facts, decision)
         return write(
             self._for(session, identity),
-            _recordable(query, normalized, facts),
+            normalized if role else query,  # role statements can carry passwords
             normalized=normalized,
             params=params,
             prepared=prepared,
