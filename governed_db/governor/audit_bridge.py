@@ -9,6 +9,7 @@ literals whatever ``redact_literals`` says.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -65,12 +66,13 @@ def _normalized(facts: Facts) -> str:
 class AuditBridge:
     """Feeds one ``AuditTrail`` from the gate."""
 
-    __slots__ = ("_acting", "_fields", "_lock", "trail")
+    __slots__ = ("_acting", "_fields", "_lock", "_serial", "trail")
 
     def __init__(self, trail: AuditTrail) -> None:
         self.trail = trail
         self._lock = threading.Lock()
         self._acting: dict[tuple[str, Identity], AuditSession] = {}
+        self._serial = itertools.count()  # suffixes of acting-identity session ids
         # id(facts), id(decision) -> the objects (kept alive), their prepared record
         # fields and normalized text: built once per statement plan.
         self._fields: dict[tuple[int, int], _Fields] = {}
@@ -98,13 +100,13 @@ class AuditBridge:
 
     def _for(self, session: Session, identity: Identity) -> AuditSession:
         audit: AuditSession = session.audit
-        if identity == session.identity:
+        if identity is session.identity or identity == session.identity:
             return audit
         key = (session.session_id, identity)
         with self._lock:
             found = self._acting.get(key)
         if found is None:
-            found = self._session(session, identity, f"{session.session_id}.{len(self._acting)}")
+            found = self._session(session, identity, f"{session.session_id}.{next(self._serial)}")
             with self._lock:
                 if len(self._acting) > 4096:
                     self._acting.clear()
