@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import functools
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,6 +27,7 @@ from governed_db.audit import (
     reader,
     spool_files,
 )
+from governed_db.cli.errors import one_line_errors
 from governed_db.errors import AuditError, PolicyError
 
 __all__ = ["register"]
@@ -35,23 +35,9 @@ __all__ = ["register"]
 _DEFAULT_PATH = "GOVERNED_DB_AUDIT_PATH"
 _PROGRESS_BYTES = 8 * 1024**2
 _MAX_SHOWN = 50
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _guard(func: Handler) -> Handler:
-    """Turn expected failures into a one-line message and exit 2, never a traceback."""
-
-    @functools.wraps(func)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except (AuditError, PolicyError, OSError, ValueError) as exc:
-            print(f"governed-db audit: error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            return 130
-
-    return run
+_guard = one_line_errors(
+    "audit", AuditError, PolicyError, OSError, ValueError, quiet_interrupt=True
+)
 
 
 def _path(value: str | None) -> Path:

@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from governed_db.audit import keys
+from governed_db.cli.errors import one_line_errors
 from governed_db.errors import AuditError
 
 __all__ = ["register"]
 
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _guard(func: Handler) -> Handler:
-    @functools.wraps(func)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except (AuditError, OSError) as exc:
-            print(f"governed-db keys: error: {exc}", file=sys.stderr)
-            return 2
-
-    return run
+_guard = one_line_errors("keys", AuditError, OSError)
 
 
 def register(subparsers: Any) -> None:
