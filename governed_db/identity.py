@@ -6,6 +6,12 @@ Jenkins, Buildkite, generic ``CI``), a Jupyter kernel, and finally the OS user
 plus ``git config user.email``. ``acting_as`` sets the identity for the current
 context (thread or task) so one pool can serve many agents.
 
+Nothing here guesses who is acting from input it does not understand: an
+unknown kind, a string without a kind, an empty name, a set-but-empty or
+unknown ``GOVERNED_DB_ACTOR*`` variable all raise ``ValueError`` saying what is
+wrong and where it came from. Kinds are case-insensitive (``Agent`` is
+``agent``); surrounding whitespace is never part of a kind, name or email.
+
 This module imports nothing else from governed_db.
 """
 
@@ -26,18 +32,29 @@ from types import MappingProxyType
 from typing import Any
 
 __all__ = [
+    "ENV_DEFAULT_KIND",
     "ENV_PREFIX",
+    "ENV_VARS",
     "KINDS",
     "Identity",
     "acting_as",
     "current_identity",
     "detect_identity",
+    "parse_kind",
 ]
 
-#: The kinds of actor, from most to least supervised.
+#: The kinds of actor (case-insensitive on input, stored lower-case).
 KINDS = frozenset({"human", "agent", "service", "ci"})
 #: Prefix of the variables that name the actor explicitly.
 ENV_PREFIX = "GOVERNED_DB_ACTOR"
+#: The ``GOVERNED_DB_ACTOR*`` variables; any other ``GOVERNED_DB_ACTOR_*`` is an error.
+ENV_VARS = tuple(
+    ENV_PREFIX + suffix
+    for suffix in ("", "_KIND", "_EMAIL", "_ON_BEHALF_OF", "_SESSION_ID", "_ATTRS")
+)
+#: The kind of a ``GOVERNED_DB_ACTOR`` that names none (and no ``_KIND``).
+ENV_DEFAULT_KIND = "agent"
+_KNOWN = ", ".join(sorted(KINDS))
 #: PostgreSQL truncates ``application_name`` to NAMEDATALEN - 1 bytes.
 _APP_NAME_MAX = 63
 #: One id per process, for identities that have no natural session/run id.
@@ -52,6 +69,13 @@ class Identity:
     ``session_id`` the run or session; ``attributes`` free strings such as
     model, tool or ticket. Equal identities hash equal (usable in cache keys);
     the hash is computed once.
+
+    ``kind`` is case-insensitive and stored lower-case; an unknown kind raises
+    ``ValueError``. ``name`` must hold a visible character; surrounding
+    whitespace is stripped from every string field, and an empty ``email``,
+    ``on_behalf_of`` or ``session_id`` is None. Control characters (newlines,
+    escapes) in any of them raise ``ValueError``: they would forge lines in
+    logs and audit views.
     """
 
     kind: str
@@ -63,12 +87,10 @@ class Identity:
     _hash: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(
-                f"identity kind must be one of {', '.join(sorted(KINDS))}, not {self.kind!r}"
-            )
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise ValueError("identity name must be a non-empty string")
+        object.__setattr__(self, "kind", parse_kind(self.kind))
+        object.__setattr__(self, "name", _name(self.name, "identity name"))
+        for attr in ("email", "on_behalf_of", "session_id"):
+            object.__setattr__(self, attr, _optional(getattr(self, attr), f"identity {attr}"))
         attrs = MappingProxyType({str(k): str(v) for k, v in dict(self.attributes).items()})
         object.__setattr__(self, "attributes", attrs)
         key = (self.kind, self.name, self.email, self.on_behalf_of, self.session_id)
@@ -83,11 +105,27 @@ class Identity:
 
     @classmethod
     def parse(cls, text: str) -> Identity:
-        """``"agent:claude"`` → an agent named claude; a bare ``"alice"`` is a human."""
-        kind, sep, name = text.partition(":")
-        if sep and kind in KINDS:
-            return cls(kind=kind, name=name)
-        return cls(kind="human", name=text)
+        """``"KIND:NAME"`` → an Identity: ``"agent:claude"``, ``"Service:etl"``.
+
+        The kind is case-insensitive and must be one of ``KINDS``; the name is
+        everything after the first colon (``"agent:team:bot"`` is the agent
+        ``team:bot``). Surrounding whitespace is ignored. A string without a kind
+        (``"alice"``), with an unknown kind (``"robot:x"``) or without a name
+        (``"agent:"``) raises ``ValueError``: who is acting is never guessed.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"an identity string must be str, not {type(text).__name__}")
+        where = f"identity {text!r}"
+        if not text.strip():
+            raise ValueError(f"{where} is empty: write KIND:NAME (known kinds: {_KNOWN})")
+        kind, sep, name = text.strip().partition(":")
+        if not sep:
+            example = _example(text)
+            raise ValueError(
+                f"{where} names no kind: write KIND:NAME, e.g. 'human:{example}' or "
+                f"'agent:{example}' (known kinds: {_KNOWN})"
+            )
+        return cls(kind=parse_kind(kind, where), name=_name(name, f"{where}: the name"))
 
     def application_name(self) -> str:
         """A PostgreSQL ``application_name``: ``governed_db:KIND:NAME``, ≤ 63 ASCII bytes."""
@@ -105,6 +143,50 @@ class Identity:
             "session_id": self.session_id,
             "attributes": dict(self.attributes),
         }
+
+
+def parse_kind(value: str, where: str = "", *, note: str = "") -> str:
+    """``value`` as a known kind: case-insensitive, surrounding whitespace ignored.
+
+    ``ValueError`` names the bad kind, the known ones and ``where`` it came from
+    (e.g. a variable's name), then ``note``.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"identity kind must be a string, not {type(value).__name__}")
+    kind = value.strip().lower()
+    if kind in KINDS:
+        return kind
+    prefix = f"{where}: " if where else ""
+    what = f"unknown identity kind {value.strip()!r}" if value.strip() else "no identity kind"
+    raise ValueError(f"{prefix}{what}; known kinds: {_KNOWN}{f' ({note})' if note else ''}")
+
+
+def _check_visible(value: str, what: str) -> str:
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        raise ValueError(f"{what} {value!r} contains a control character")
+    return value
+
+
+def _name(value: str, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+    name = value.strip()
+    if not name:
+        raise ValueError(f"{what} is empty")
+    return _check_visible(name, what)
+
+
+def _optional(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string or None, not {type(value).__name__}")
+    return _check_visible(value.strip(), what) or None
+
+
+def _example(text: str) -> str:
+    name = "".join(c for c in text.strip() if " " < c <= "~" and c != ":")
+    return name[:40] or "NAME"
 
 
 _acting: ContextVar[Identity | None] = ContextVar("governed_db_acting_as", default=None)
@@ -140,6 +222,11 @@ def detect_identity(
     values raise ``ValueError`` naming the variable.
     """
     if explicit is not None:
+        if not isinstance(explicit, Identity):
+            raise TypeError(
+                f"detect_identity() needs an Identity or None, not {type(explicit).__name__}"
+                " (Identity.parse('KIND:NAME') reads a string)"
+            )
         return explicit
     env = os.environ if environ is None else environ
     return (
@@ -151,45 +238,90 @@ def detect_identity(
 
 
 def _from_actor_vars(env: Mapping[str, str]) -> Identity | None:
-    name = env.get(ENV_PREFIX, "").strip()
-    if not name:
+    """The ``GOVERNED_DB_ACTOR*`` variables, or None if none of them is set.
+
+    ``GOVERNED_DB_ACTOR`` is ``NAME`` (kind from ``_KIND``, default agent) or
+    ``KIND:NAME``. A variable that is set must hold a value (an unexpanded
+    ``$VAR`` must not quietly hand detection to the OS user); the others need
+    ``GOVERNED_DB_ACTOR``; an unknown ``GOVERNED_DB_ACTOR_*`` is a typo.
+    """
+    given = {k: v for k, v in env.items() if k == ENV_PREFIX or k.startswith(ENV_PREFIX + "_")}
+    if not given:
         return None
-    kind = env.get(f"{ENV_PREFIX}_KIND", "").strip().lower() or "agent"
-    if kind not in KINDS:
+    for var in sorted(given):
+        if var not in ENV_VARS:
+            raise ValueError(
+                f"unknown variable {var}; the actor variables are {', '.join(ENV_VARS)}"
+            )
+        if not given[var].strip():
+            raise ValueError(f"{var} is set but empty: give it a value, or unset it")
+    if ENV_PREFIX not in given:
+        others = ", ".join(sorted(given))
         raise ValueError(
-            f"{ENV_PREFIX}_KIND must be one of {', '.join(sorted(KINDS))}, not {kind!r}"
+            f"{others} {'is' if len(given) == 1 else 'are'} set but {ENV_PREFIX} is not: "
+            f"set {ENV_PREFIX} to the actor's NAME or KIND:NAME"
         )
+    raw = given[ENV_PREFIX].strip()
+    where = f"{ENV_PREFIX}={raw!r}"
+    named_kind, sep, rest = raw.partition(":")
+    kind_var = f"{ENV_PREFIX}_KIND"
+    kind = (
+        parse_kind(given[kind_var], f"{kind_var}={given[kind_var].strip()!r}")
+        if (kind_var in given)
+        else None
+    )
+    if sep:
+        inline = parse_kind(
+            named_kind, where, note=f"a name containing ':' needs its kind first: 'agent:{raw}'"
+        )
+        if kind is not None and kind != inline:
+            raise ValueError(f"{where} says kind {inline!r} but {kind_var} says {kind!r}")
+        kind, name = inline, _name(rest, f"{where}: the name")
+    else:
+        name = _name(raw, where)
     return Identity(
-        kind=kind,
+        kind=kind or ENV_DEFAULT_KIND,
         name=name,
-        email=env.get(f"{ENV_PREFIX}_EMAIL") or None,
-        on_behalf_of=env.get(f"{ENV_PREFIX}_ON_BEHALF_OF") or None,
-        session_id=env.get(f"{ENV_PREFIX}_SESSION_ID") or PROCESS_SESSION_ID,
-        attributes=_parse_attrs(env.get(f"{ENV_PREFIX}_ATTRS", "")),
+        email=_optional(given.get(f"{ENV_PREFIX}_EMAIL"), f"{ENV_PREFIX}_EMAIL"),
+        on_behalf_of=_optional(
+            given.get(f"{ENV_PREFIX}_ON_BEHALF_OF"), f"{ENV_PREFIX}_ON_BEHALF_OF"
+        ),
+        session_id=_optional(given.get(f"{ENV_PREFIX}_SESSION_ID"), f"{ENV_PREFIX}_SESSION_ID")
+        or PROCESS_SESSION_ID,
+        attributes=_parse_attrs(given.get(f"{ENV_PREFIX}_ATTRS", "")),
     )
 
 
 def _parse_attrs(raw: str) -> dict[str, str]:
-    """``{"model": "x"}`` (JSON object) or ``model=x,tool=y``."""
+    """``{"model": "x"}`` (JSON object) or ``model=x,tool=y``; a repeated key is an error."""
     var = f"{ENV_PREFIX}_ATTRS"
     raw = raw.strip()
     if not raw:
         return {}
     if raw.startswith(("{", "[")):
         try:
-            value = json.loads(raw)
+            value = json.loads(raw, object_pairs_hook=functools.partial(_unique_pairs, var))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{var} is not valid JSON: {exc.msg} (column {exc.colno})") from None
         if not isinstance(value, dict):
             raise ValueError(f"{var} must be a JSON object")
         return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
-    attrs: dict[str, str] = {}
+    pairs = []
     for part in raw.split(","):
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"{var} must be JSON or key=value pairs separated by commas: {part!r}")
-        attrs[key.strip()] = value.strip()
-    return attrs
+        pairs.append((key.strip(), value.strip()))
+    return _unique_pairs(var, pairs)
+
+
+def _unique_pairs(var: str, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"{var} gives {key!r} twice")
+        found[key] = value
+    return found
 
 
 def _pick(env: Mapping[str, str], **names: str) -> dict[str, str]:
@@ -197,8 +329,13 @@ def _pick(env: Mapping[str, str], **names: str) -> dict[str, str]:
     return {attr: env[var] for attr, var in names.items() if env.get(var)}
 
 
+def _flag(env: Mapping[str, str], var: str) -> bool:
+    """A CI marker variable is on: true, 1, yes or on, in any case."""
+    return env.get(var, "").strip().lower() in {"true", "1", "yes", "on"}
+
+
 def _from_ci(env: Mapping[str, str]) -> Identity | None:
-    if env.get("GITHUB_ACTIONS") == "true":
+    if _flag(env, "GITHUB_ACTIONS"):
         run = env.get("GITHUB_RUN_ID", "")
         attempt = env.get("GITHUB_RUN_ATTEMPT")
         attrs = _pick(
@@ -212,7 +349,7 @@ def _from_ci(env: Mapping[str, str]) -> Identity | None:
         )
         session = f"{run}.{attempt}" if run and attempt else run
         return _ci("github-actions", env.get("GITHUB_ACTOR"), session, attrs)
-    if env.get("GITLAB_CI") == "true":
+    if _flag(env, "GITLAB_CI"):
         attrs = _pick(
             env,
             repository="CI_PROJECT_PATH",
@@ -234,7 +371,7 @@ def _from_ci(env: Mapping[str, str]) -> Identity | None:
             repository="GIT_URL",
         )
         return _ci("jenkins", env.get("BUILD_USER_ID"), env.get("BUILD_TAG"), attrs)
-    if env.get("BUILDKITE") == "true":
+    if _flag(env, "BUILDKITE"):
         attrs = _pick(
             env,
             repository="BUILDKITE_REPO",
@@ -245,7 +382,7 @@ def _from_ci(env: Mapping[str, str]) -> Identity | None:
         )
         creator = env.get("BUILDKITE_BUILD_CREATOR_EMAIL") or env.get("BUILDKITE_BUILD_CREATOR")
         return _ci("buildkite", creator, env.get("BUILDKITE_BUILD_ID"), attrs)
-    if env.get("CI", "").lower() in {"true", "1"}:
+    if _flag(env, "CI"):
         return _ci("ci", None, None, {})
     return None
 

@@ -34,16 +34,16 @@ def test_identity_is_frozen_hashable_and_equal_by_value() -> None:
 
 
 def test_identity_validates_kind_and_name() -> None:
-    with pytest.raises(ValueError, match="kind must be one of"):
+    with pytest.raises(ValueError, match="unknown identity kind 'robot'; known kinds: agent, ci"):
         Identity("robot", "x")
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match="identity name is empty"):
         Identity("human", " ")
 
 
 def test_parse() -> None:
     assert Identity.parse("agent:claude") == Identity("agent", "claude")
-    assert Identity.parse("alice") == Identity("human", "alice")
-    assert Identity.parse("team:alice") == Identity("human", "team:alice")
+    assert Identity.parse("human:alice") == Identity("human", "alice")
+    assert Identity.parse("agent:team:bot") == Identity("agent", "team:bot")
 
 
 def test_application_name_is_short_ascii() -> None:
