@@ -180,9 +180,11 @@ def test_split_sql_keeps_what_does_not_parse() -> None:
     assert pieces[0].line == 1
 
 
-def test_garbage_is_opaque_not_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_garbage_is_an_error_not_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = sql_file(tmp_path, "e.sql", "SELECT 1;\nfrobnicate the database;\n")
-    assert check(path) == 0
+    assert check(path) == 1
+    assert check(path, env="dev") == 1  # not only where opaque statements need approval
     out = capsys.readouterr().out
-    assert "2: warning:" in out
-    assert "opaque-needs-approval-in-prod" in out
+    assert f"{path}:2: error: statement does not parse" in out

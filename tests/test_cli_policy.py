@@ -33,7 +33,6 @@ def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
         ("bad_unknown_key.yaml", "bad_unknown_key.yaml:9: guardrails[0].when.tables_writen"),
         ("bad_duplicate_rule.yaml", "bad_duplicate_rule.yaml:8: guardrails[1]: duplicate rule id"),
         ("bad_yaml_syntax.yaml", "bad_yaml_syntax.yaml:5: YAML syntax error"),
-        ("missing.yaml", "missing.yaml: policy file not found"),
     ],
 )
 def test_validate_bad(name: str, where: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,3 +77,39 @@ def test_policy_needs_an_action(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["policy"])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize("action", ["validate", "explain"])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("missing.yaml", "policy file not found"),
+        ("", "policy path is a directory, not a file"),  # FIXTURES itself
+    ],
+)
+def test_unreadable_file_exits_2(
+    action: str, name: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(FIXTURES / name) if name else str(FIXTURES)
+    assert main(["policy", action, path]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"governed-db policy: error: {path}: {message}\n"
+
+
+@pytest.mark.parametrize("action", ["validate", "explain"])
+@pytest.mark.parametrize("name", ["", "  "])
+def test_empty_file_name_exits_2(
+    action: str, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["policy", action, name]) == 2
+    assert capsys.readouterr().err == "governed-db policy: error: the policy file name is empty\n"
+
+
+def test_explain_env_policy_missing_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOVERNED_DB_POLICY", str(tmp_path / "gone.yaml"))
+    assert main(["policy", "explain"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"governed-db policy: error: {tmp_path / 'gone.yaml'}: policy file not found\n"

@@ -1,8 +1,9 @@
 """``governed-db check FILE...``: lint SQL files against a policy, without a database.
 
 Each statement is analyzed and decided as the gate would. Exit 1 if any
-statement is blocked (or an escape-hatch comment is malformed), 2 if a file or
-the policy cannot be read, else 0. An inline comment
+statement is blocked, does not parse, or an escape-hatch comment is malformed;
+2 if a file or the policy cannot be read or an option is invalid; else 0. An
+inline comment
 
     -- governed-db: allow RULE_ID because REASON
 
@@ -94,7 +95,10 @@ def register(subparsers: Any) -> None:
         "--env", "-e", dest="environment", help="environment (default: the policy's default)"
     )
     parser.add_argument(
-        "--actor", "-a", help="who will run the SQL: KIND:NAME or NAME (default: detected)"
+        "--actor",
+        "-a",
+        help="who will run the SQL: KIND:NAME, KIND one of agent, ci, human, service "
+        "(default: detected, as connect() does)",
     )
     parser.add_argument(
         "--format", "-f", choices=("text", "json", "github"), default="text", dest="fmt"
@@ -105,15 +109,11 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Check every file and print the report; returns the exit code."""
     try:
-        policy = governed_db.load_policy(args.policy)
-        environment = policy.environment_for(args.environment or policy.default_environment)
-        identity = (
-            governed_db.Identity.parse(args.actor) if args.actor else governed_db.detect_identity()
-        )
+        policy, context = _setup(args)
     except (governed_db.PolicyError, ValueError) as exc:
-        print(f"governed-db check: {exc}", file=sys.stderr)
+        print(f"governed-db check: error: {exc}", file=sys.stderr)
         return 2
-    checker = _Checker(policy, governed_db.Context(environment, identity))
+    checker = _Checker(policy, context)
     for path in _progress(args.files):
         checker.file(path)
     report = checker.report
@@ -121,6 +121,25 @@ def run(args: argparse.Namespace) -> int:
     if report.unreadable:
         return 2
     return 1 if any(f.severity == "error" for f in report.findings) else 0
+
+
+def _setup(args: argparse.Namespace) -> tuple[governed_db.Policy, governed_db.Context]:
+    """The policy and context from the options; an empty or unknown value is an error."""
+    for option, value in (("--policy", args.policy), ("--env", args.environment)):
+        if value is not None and not value.strip():
+            raise ValueError(f"{option} is empty")
+    policy = governed_db.load_policy(args.policy)
+    environment = policy.environment_for(
+        policy.default_environment if args.environment is None else args.environment
+    )
+    if args.actor is None:
+        identity = governed_db.detect_identity()
+    else:
+        try:
+            identity = governed_db.Identity.parse(args.actor)
+        except ValueError as exc:
+            raise ValueError(f"--actor: {exc}") from None
+    return policy, governed_db.Context(environment, identity)
 
 
 def _progress(files: list[str]) -> Iterator[str]:
@@ -153,7 +172,10 @@ class _Checker:
             self.report.unreadable += 1
             self.add(path, 1, "error", "unreadable", f"cannot read: {exc}")
             return
-        pieces, comments = split_sql(text)
+        pieces, comments, scan_error = _split(text)
+        broken, line, why = _locate(scan_error, pieces, text) if scan_error else (None, 0, "")
+        if scan_error and broken is None:
+            self.add(path, line, "error", "unparsed", _unparsed(why))
         directives = [d for c in comments if (d := _directive(*c)) is not None]
         for d in directives:
             if d.rule_id is None or not d.reason:
@@ -172,15 +194,21 @@ class _Checker:
         for index, piece in enumerate(pieces):
             self.report.statements += 1
             mine = [d for d, owner in zip(directives, owners, strict=True) if owner == index]
-            self.statement(path, piece, mine)
+            self.statement(path, piece, mine, why if index == broken else None)
         for d in directives:
             if not d.used:
                 message = f"escape hatch for {d.rule_id!r} matched no refused statement"
                 self.add(path, d.line, "warning", "directive", message, d.rule_id)
 
-    def statement(self, path: str, piece: Piece, directives: list[Directive]) -> None:
+    def statement(
+        self, path: str, piece: Piece, directives: list[Directive], scan_error: str | None
+    ) -> None:
         facts = governed_db.analyze(piece.text)
         preview = " ".join(piece.text.split())[:120]
+        if scan_error is not None or any(s.operation == "unknown" for s in facts.statements):
+            # The gate would decide it as opaque; in `check` it is a mistake to fix first.
+            self.add(path, piece.line, "error", "unparsed", _unparsed(scan_error), None, preview)
+            return
         context = self.context
         decision: governed_db.Decision = governed_db.decide(self.policy, facts, context)
         while decision.refuses and decision.rule_id is not None:
@@ -232,21 +260,73 @@ def split_sql(text: str) -> tuple[list[Piece], list[tuple[int, int, str]]]:
 
     pglast (PostgreSQL's own scanner and parser) when available; else sqlparse.
     """
+    pieces, comments, _ = _split(text)
+    return pieces, comments
+
+
+def _split(
+    text: str,
+) -> tuple[list[Piece], list[tuple[int, int, str]], tuple[int, str] | None]:
+    """``split_sql`` plus where and why PostgreSQL's scanner rejected the text, if it did."""
     starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
 
     def line_of(offset: int) -> int:
         return bisect.bisect_right(starts, offset)
 
+    scan_error: tuple[int, str] | None = None
     try:
         spans, comments = _pglast_split(text)
-    except Exception:  # no pglast, or text its scanner rejects
+    except Exception as exc:  # no pglast, or text its scanner rejects
+        scan_error = _scanner_error(exc)
         spans, comments = _sqlparse_split(text)
     pieces = [
         Piece(text[a:b], a, b, line_of(a), line_of(max(a, b - 1)))
         for a, b in spans
         if text[a:b].strip()
     ]
-    return pieces, [(a, line_of(a), text[a:b]) for a, b in comments]
+    return pieces, [(a, line_of(a), text[a:b]) for a, b in comments], scan_error
+
+
+def _scanner_error(exc: Exception) -> tuple[int, str] | None:
+    """(offset, one-line message) of a scanner ``ParseError`` (message, position); else None."""
+    args: tuple[Any, ...] = exc.args
+    if type(exc).__name__ == "ParseError" and len(args) == 2 and isinstance(args[1], int):
+        return args[1], _NEAR.sub(_near, str(args[0])).strip()
+    return None
+
+
+_NEAR = re.compile(r'(?P<what>.*?)at or near "(?P<near>.*)"\s*$', re.DOTALL)
+
+
+def _near(found: re.Match[str]) -> str:
+    """One line; the quoted rest of the text shortened (an open comment swallows it all)."""
+    what = " ".join(found.group("what").split())
+    near = " ".join(found.group("near").split())
+    return f'{what} at or near "{near[:30] + "…" if len(near) > 30 else near}"'
+
+
+def _locate(error: tuple[int, str], pieces: list[Piece], text: str) -> tuple[int | None, int, str]:
+    """The piece the scanner's complaint lies in or just follows (else None), its
+    line, and the message with its line and column.
+    """
+    offset, message = error
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    where = f"{message} (line {line}, column {column})"
+    before = [i for i, p in enumerate(pieces) if p.start <= offset]
+    if before and not text[pieces[before[-1]].end : offset].strip(" \t\r\n;"):
+        return before[-1], line, where
+    return None, line, where
+
+
+def _unparsed(scan_error: str | None) -> str:
+    if scan_error is not None:
+        return f"statement does not parse: {scan_error}"
+    return (
+        "statement does not parse, or is a kind of statement governed_db cannot read "
+        "(the gate would treat it as opaque)"
+    )
 
 
 def _pglast_split(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

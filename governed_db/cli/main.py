@@ -46,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("governed-db: interrupted", file=sys.stderr)
         return 130
     except (psycopg.Error, OSError, ValueError) as exc:
-        print(f"governed-db: error: {exc}", file=sys.stderr)
+        first = next((line for line in str(exc).splitlines() if line.strip()), repr(exc))
+        print(f"governed-db: error: {first}", file=sys.stderr)
         return 1
     return code
 

@@ -1,8 +1,13 @@
-"""``governed-db policy validate FILE`` and ``governed-db policy explain [FILE]``."""
+"""``governed-db policy validate FILE`` and ``governed-db policy explain [FILE]``.
+
+Exit 0 for a valid policy, 1 for an invalid one (``FILE:LINE: message``), 2 when
+the named file (or ``$GOVERNED_DB_POLICY``'s) cannot be read at all.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -50,8 +55,8 @@ def register(subparsers: Any) -> None:
 def validate(args: argparse.Namespace) -> int:
     """Exit 0 and a one-line summary if the file is valid, else 1 and FILE:LINE: message."""
     policy = _load(args.file)
-    if policy is None:
-        return 1
+    if isinstance(policy, int):
+        return policy
     print(f"{args.file}: ok ({_summary(policy)})")
     return 0
 
@@ -59,8 +64,8 @@ def validate(args: argparse.Namespace) -> int:
 def explain(args: argparse.Namespace) -> int:
     """Print the policy as rich tables; exit 1 if it is invalid."""
     policy = _load(args.file)
-    if policy is None:
-        return 1
+    if isinstance(policy, int):
+        return policy
     console = Console(highlight=False)
     console.print(f"[bold]{escape(policy.source)}[/]: {_summary(policy)}")
     if policy.description:
@@ -77,13 +82,20 @@ def explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(path: str | None) -> governed_db.Policy | None:
-    """The policy, or None after printing FILE:LINE: message to stderr."""
+def _load(path: str | None) -> governed_db.Policy | int:
+    """The policy, or an exit code after printing one line to stderr: 2 if the
+    file cannot be read (missing, a directory, not text), 1 if it is invalid."""
+    if path is not None and not path.strip():
+        print("governed-db policy: error: the policy file name is empty", file=sys.stderr)
+        return 2
     try:
         return governed_db.load_policy(path)
     except governed_db.PolicyError as exc:
+        if exc.path is not None and exc.line is None and not os.path.isfile(exc.path):
+            print(f"governed-db policy: error: {exc}", file=sys.stderr)
+            return 2
         print(exc, file=sys.stderr)
-        return None
+        return 1
 
 
 def _summary(policy: governed_db.Policy) -> str:
