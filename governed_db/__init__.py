@@ -35,14 +35,20 @@ from psycopg import (
 )
 
 from governed_db.audit import AuditSink, AuditTrail, MemorySink, Signer
-from governed_db.connection import AsyncConnection, Connection, UnknownKeywordError
-from governed_db.cursor import ClientCursor, Cursor, RawCursor, RawServerCursor, ServerCursor
-from governed_db.cursor_async import (
+from governed_db.driver import (
     AsyncClientCursor,
+    AsyncConnection,
     AsyncCursor,
     AsyncRawCursor,
     AsyncRawServerCursor,
     AsyncServerCursor,
+    ClientCursor,
+    Connection,
+    Cursor,
+    RawCursor,
+    RawServerCursor,
+    ServerCursor,
+    UnknownKeywordError,
 )
 from governed_db.errors import (
     ApprovalRequired,

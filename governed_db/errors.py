@@ -98,9 +98,33 @@ class BlastRadiusExceeded(PolicyViolation):
 
 
 class GovernanceError(psycopg.InterfaceError):
-    """Governance itself failed; the statement was not run (fail closed)."""
+    """Governance itself failed; the statement was not run (fail closed).
+
+    When the refusal concerns one statement, ``rule_id`` names why (for
+    example ``ungoverned-send`` or ``session-state``) and ``hint`` what to do
+    instead; both are also in the audit trail's refused record.
+    """
 
     __module__ = "governed_db"
+
+    def __init__(self, message: str = "", *, rule_id: str | None = None, hint: str = "") -> None:
+        self.rule_id = rule_id
+        self.reason = message
+        self.hint = hint
+        if hint:
+            message = f"{message} {hint}"
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_governance, (type(self), self.reason, self.rule_id, self.hint))
+
+
+def _rebuild_governance(
+    cls: type[GovernanceError], reason: str, rule_id: str | None, hint: str
+) -> GovernanceError:
+    if cls.__init__ is GovernanceError.__init__:
+        return cls(reason, rule_id=rule_id, hint=hint)
+    return cls(reason)
 
 
 class PolicyError(GovernanceError):

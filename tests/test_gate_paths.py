@@ -126,7 +126,7 @@ def test_cursor_factories_are_governed(pg_dsn: str, factory: type[Any]) -> None:
         placeholder = "$1" if issubclass(factory, psycopg.RawCursor) else "%s"
         cur = conn.cursor()
         assert isinstance(cur, factory)
-        assert isinstance(cur, governed_db.cursor.GovernedCursorMixin)
+        assert isinstance(cur, governed_db.driver.GovernedCursorMixin)
         cur.execute(f"select {placeholder}::int", (5,))
         assert cur.fetchone() == (5,)
     assert gov.methods == ["execute"]
@@ -191,7 +191,7 @@ def test_non_str_queries_are_rendered(
 
 
 def test_unreadable_query_fails_closed(conn: Any, gov: RecordingGovernor) -> None:
-    with pytest.raises(governed_db.GovernanceError, match="cannot read a query"):
+    with pytest.raises(governed_db.GovernanceError, match="cannot govern a query"):
         conn.execute(12345)  # type: ignore[arg-type]
     assert gov.calls == []
 
@@ -275,37 +275,58 @@ def test_psycopg_errors_pass_through_unchanged(conn: Any, gov: RecordingGovernor
         conn.execute("selec 1")
 
 
+def _declare(conn: Any, query: str) -> None:
+    with psycopg.ServerCursor(conn, "direct") as cur:
+        cur.execute(query)
+
+
+def _no_drop(call: governed_db.Call) -> Exception | None:
+    if "drop" in call.query:
+        return governed_db.PolicyViolation("no drops", rule_id="no-drop")
+    return None
+
+
 @pytest.mark.parametrize(
     "make",
     [
         lambda c: psycopg.ClientCursor(c).execute("drop table items"),
+        lambda c: psycopg.ClientCursor(c).execute("select %s", ["x'; drop table items; --"]),
         lambda c: psycopg.Cursor(c).executemany("drop table items", [()]),
         lambda c: list(psycopg.RawCursor(c).stream("drop table items")),
-        lambda c: psycopg.Cursor(c).copy("copy items to stdout").__enter__(),
+        lambda c: psycopg.Cursor(c).copy("copy (select 1) to stdout; drop table items").__enter__(),
+        lambda c: _declare(c, "select 1; drop table items"),
     ],
 )
-def test_psycopg_cursor_made_directly_is_refused(
-    conn: Any, gov: RecordingGovernor, make: Any
-) -> None:
-    with pytest.raises(governed_db.GovernanceError, match="bypass"):
-        make(conn)
-    assert gov.calls == []
-    conn.rollback()
-    assert conn.execute("select count(*) from items").fetchone() == (3,)
+def test_psycopg_cursor_made_directly_is_decided(pg_dsn: str, make: Any) -> None:
+    # A plain psycopg cursor on a governed connection is governed like any other:
+    # its statement reaches the governor, which refuses the drop.
+    gov = RecordingGovernor(refuse=_no_drop)
+    with governed_db.connect(pg_dsn, governor=gov) as conn:
+        conn.execute("create table items (id int)")
+        conn.commit()
+        with pytest.raises((governed_db.PolicyViolation, psycopg.errors.SyntaxError)):
+            make(conn)
+        conn.rollback()
+        assert conn.execute("select to_regclass('items') is not null").fetchone() == (True,)
 
 
-def test_psycopg_server_cursor_made_directly_is_refused(conn: Any) -> None:
+def test_psycopg_cursor_made_directly_runs_governed(conn: Any, gov: RecordingGovernor) -> None:
+    with psycopg.Cursor(conn) as cur:
+        cur.execute("select id from items where id = %s", (2,))
+        assert cur.fetchone() == (2,)
     with psycopg.ServerCursor(conn, "direct") as cur:
-        with pytest.raises(governed_db.GovernanceError, match="bypass"):
-            cur.execute("select * from items")
-    conn.rollback()
+        cur.execute("select id from items order by id")
+        assert cur.fetchall() == [(1,), (2,), (3,)]
+    assert gov.queries == ["select id from items where id = $1", "select id from items order by id"]
+    assert gov.methods == ["execute", "declare"]
+    assert [s.outcome.error for s in gov.settled if s.outcome] == [None, None]
 
 
 def test_bypass_check_knows_this_psycopgs_generators() -> None:
     # If psycopg renamed them, the check would pass everything: fail here instead.
     from psycopg import _cursor_base, _server_cursor_base, cursor, cursor_async
 
-    from governed_db.connection import _SENDING
+    from governed_db.driver.plain import SENDING as _SENDING
 
     names = {
         name
@@ -314,7 +335,7 @@ def test_bypass_check_knows_this_psycopgs_generators() -> None:
         if isinstance(cls, type)
         for name in vars(cls)
     }
-    assert names >= _SENDING
+    assert names >= set(_SENDING)
 
 
 def test_governed_classes_made_directly_are_governed(conn: Any, gov: RecordingGovernor) -> None:

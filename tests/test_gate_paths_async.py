@@ -129,9 +129,10 @@ async def test_async_errors_pass_through(aconn: Any) -> None:
         await aconn.execute("select * from nope")
 
 
-async def test_async_psycopg_cursor_made_directly_is_refused(aconn: Any) -> None:
-    with pytest.raises(governed_db.GovernanceError, match="bypass"):
-        await psycopg.AsyncClientCursor(aconn).execute("select 1")
+async def test_async_psycopg_cursor_made_directly_is_decided(aconn: Any) -> None:
+    cur = psycopg.AsyncClientCursor(aconn)
+    await cur.execute("select %s::int", (7,))
+    assert await cur.fetchone() == (7,)
     await aconn.rollback()
 
 

@@ -138,6 +138,15 @@ class Governor:
         it produced one and it is known at this point (not for named cursors).
         """
 
+    def driver_refused(
+        self, session: Session, method: str, query: str | None, error: Exception
+    ) -> None:
+        """Called when the driver refuses a statement itself (``GovernanceError``).
+
+        ``query`` is its text when it could be read. The base class records
+        nothing; a gate with an audit trail writes a refused record.
+        """
+
     def shape_rows(self, cursor: Any, make_row: RowMaker) -> RowMaker:
         """Return the row maker for a new result (called once per result)."""
         return make_row

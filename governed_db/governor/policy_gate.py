@@ -37,15 +37,26 @@ class PolicyGovernor(Governor):
     """
 
     __slots__ = (
+        "_audit",
+        "_cache",
         "_contexts",
+        "_environment",
+        "_frozen",
         "_hot",
-        "audit",
-        "cache",
-        "environment",
-        "identity",
-        "policy",
-        "trail",
+        "_identity",
+        "_policy",
+        "_trail",
     )
+
+    _policy: Policy
+    _identity: Identity
+    _environment: str | None
+    _trail: AuditTrail | None
+    _audit: AuditBridge | None
+    _cache: DecisionCache
+    _contexts: dict[tuple[str, Identity], Context]
+    _hot: dict[tuple[str, str, Identity], _Plan]
+    _frozen: bool
 
     def __init__(
         self,
@@ -55,18 +66,65 @@ class PolicyGovernor(Governor):
         environment: str | None = None,
         trail: AuditTrail | None = None,
     ) -> None:
-        self.policy = policy
-        self.identity = identity
-        self.environment = environment
-        self.trail = trail
-        self.audit = AuditBridge(trail) if trail is not None else None
-        self.cache = DecisionCache(policy)
-        self._contexts: dict[tuple[str, Identity], Context] = {}
+        if not isinstance(policy, Policy):
+            raise TypeError(f"policy must be a governed_db.Policy, not {type(policy).__name__}")
+        if not isinstance(identity, Identity):
+            raise TypeError(
+                f"identity must be a governed_db.Identity, not {type(identity).__name__}"
+            )
+        set_ = object.__setattr__
+        set_(self, "_policy", policy)
+        set_(self, "_identity", identity)
+        set_(self, "_environment", environment)
+        set_(self, "_trail", trail)
+        set_(self, "_audit", AuditBridge(trail) if trail is not None else None)
+        set_(self, "_cache", DecisionCache(policy))
+        set_(self, "_contexts", {})
         # (query, environment, identity) -> (decision, facts, max_rows, lock_timeout) for
         # decisions that hold until the policy changes (not timed, no estimate).
-        self._hot: dict[tuple[str, str, Identity], _Plan] = {}
+        set_(self, "_hot", {})
         if environment is not None:
             policy.environment_for(environment)  # an unknown name fails at connect
+        set_(self, "_frozen", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(
+            f"PolicyGovernor is immutable once made: cannot set {name!r}. Open a new "
+            "connection with the policy, identity or audit settings you want"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"PolicyGovernor is immutable: cannot delete {name!r}")
+
+    @property
+    def policy(self) -> Policy:
+        """The policy every statement is decided by (read-only)."""
+        return self._policy
+
+    @property
+    def identity(self) -> Identity:
+        """Who connected (``acting_as`` overrides it per call)."""
+        return self._identity
+
+    @property
+    def environment(self) -> str | None:
+        """The explicit environment, or None (then matched from the DSN at connect)."""
+        return self._environment
+
+    @property
+    def trail(self) -> AuditTrail | None:
+        """The audit trail statements are written to, or None."""
+        return self._trail
+
+    @property
+    def audit(self) -> AuditBridge | None:
+        """The gate's side of the audit trail, or None."""
+        return self._audit
+
+    @property
+    def cache(self) -> DecisionCache:
+        """Decisions by query text."""
+        return self._cache
 
     def application_name(self) -> str | None:
         return self.identity.application_name()
@@ -90,11 +148,12 @@ class PolicyGovernor(Governor):
 
     def _context(self, environment: str, identity: Identity) -> Context:
         key = (environment, identity)
-        context = self._contexts.get(key)
+        contexts: dict[tuple[str, Identity], Context] = self._contexts
+        context = contexts.get(key)
         if context is None:
-            if len(self._contexts) > 1024:
-                self._contexts.clear()
-            context = self._contexts[key] = Context(environment, identity)
+            if len(contexts) > 1024:
+                contexts.clear()
+            context = contexts[key] = Context(environment, identity)
         return context
 
     def admit(
@@ -112,13 +171,14 @@ class PolicyGovernor(Governor):
             plan = self._plan(session.environment, identity, query, estimated_rows)
         decision, facts, max_rows, lock_timeout = plan
         call = Call(session, method, query, params, cursor_name)
+        audit = self._audit
         if decision.refuses:
-            if self.audit is not None:
-                self.audit.refused(session, identity, query, params, facts, decision)
+            if audit is not None:
+                audit.refused(session, identity, query, params, facts, decision)
             raise violation(decision, query, facts)
         ticket = Ticket(call, decision=decision, max_rows=max_rows, lock_timeout=lock_timeout)
-        if self.audit is not None:
-            ticket.ref = self.audit.intent(session, identity, query, params, facts, decision)
+        if audit is not None:
+            ticket.ref = audit.intent(session, identity, query, params, facts, decision)
         return ticket
 
     def _plan(
@@ -176,6 +236,26 @@ class PolicyGovernor(Governor):
         ):
             lock_timeout = f"{limits.lock_timeout_ms}ms"
         return max_rows, lock_timeout
+
+    def driver_refused(
+        self, session: Session, method: str, query: str | None, error: Exception
+    ) -> None:
+        if self.audit is None:
+            return
+        identity = current_identity() or session.identity
+        text = query if query is not None else ""
+        facts = analyze(text)
+        rule_id = getattr(error, "rule_id", None) or "governance-error"
+        decision = Decision(
+            "block",
+            rule_id,
+            getattr(error, "reason", None) or str(error),
+            getattr(error, "hint", ""),
+            session.environment,
+            "block",
+            cacheable=False,
+        )
+        self.audit.refused(session, identity, text, None, facts, decision)
 
     def settle(
         self,

@@ -3,8 +3,9 @@
 ``max_rows_affected`` runs the statement inside a SAVEPOINT (or, under
 autocommit, its own transaction), counts the rows it affected, and rolls it
 back and raises if they exceed the limit. ``lock_timeout`` is set for the
-statement alone and restored after it. These use ``trusted`` cursors on the
-same connection: the guard's own bookkeeping is not governed.
+statement alone and restored after it. These use the private trusted cursors on
+the same connection, admitted per statement: the guard's own bookkeeping is
+not the caller's statement.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 from psycopg import pq
 from psycopg.rows import tuple_row
 
+from governed_db.driver._trusted import AsyncTrustedCursor, TrustedCursor, arun, run
 from governed_db.errors import GovernanceError
-from governed_db.trusted import AsyncTrustedCursor, TrustedCursor
 
 __all__ = ["affected_rows", "guarded", "guarded_async"]
 
@@ -53,7 +54,8 @@ def guarded(cursor: Any, ticket: Any, governor: Any) -> Iterator[None]:
     )
     try:
         if ticket.lock_timeout is not None:
-            raw.execute(
+            run(
+                raw,
                 "select current_setting('lock_timeout'), set_config('lock_timeout', %s, false)",
                 (ticket.lock_timeout,),
             )
@@ -66,18 +68,18 @@ def guarded(cursor: Any, ticket: Any, governor: Any) -> Iterator[None]:
                 yield
                 _check(cursor, ticket, governor)
         else:
-            raw.execute(f"savepoint {_SAVEPOINT}")
+            run(raw, f"savepoint {_SAVEPOINT}")
             yield
             try:
                 _check(cursor, ticket, governor)
             except BaseException:
-                raw.execute(f"rollback to savepoint {_SAVEPOINT}")
-                raw.execute(f"release savepoint {_SAVEPOINT}")
+                run(raw, f"rollback to savepoint {_SAVEPOINT}")
+                run(raw, f"release savepoint {_SAVEPOINT}")
                 raise
-            raw.execute(f"release savepoint {_SAVEPOINT}")
+            run(raw, f"release savepoint {_SAVEPOINT}")
     finally:
         if _can_restore(conn, old_lock_timeout):
-            raw.execute("select set_config('lock_timeout', %s, false)", (old_lock_timeout,))
+            run(raw, "select set_config('lock_timeout', %s, false)", (old_lock_timeout,))
         raw.close()
 
 
@@ -93,7 +95,8 @@ async def guarded_async(cursor: Any, ticket: Any, governor: Any) -> AsyncIterato
     )
     try:
         if ticket.lock_timeout is not None:
-            await raw.execute(
+            await arun(
+                raw,
                 "select current_setting('lock_timeout'), set_config('lock_timeout', %s, false)",
                 (ticket.lock_timeout,),
             )
@@ -106,18 +109,18 @@ async def guarded_async(cursor: Any, ticket: Any, governor: Any) -> AsyncIterato
                 yield
                 _check(cursor, ticket, governor)
         else:
-            await raw.execute(f"savepoint {_SAVEPOINT}")
+            await arun(raw, f"savepoint {_SAVEPOINT}")
             yield
             try:
                 _check(cursor, ticket, governor)
             except BaseException:
-                await raw.execute(f"rollback to savepoint {_SAVEPOINT}")
-                await raw.execute(f"release savepoint {_SAVEPOINT}")
+                await arun(raw, f"rollback to savepoint {_SAVEPOINT}")
+                await arun(raw, f"release savepoint {_SAVEPOINT}")
                 raise
-            await raw.execute(f"release savepoint {_SAVEPOINT}")
+            await arun(raw, f"release savepoint {_SAVEPOINT}")
     finally:
         if _can_restore(conn, old_lock_timeout):
-            await raw.execute("select set_config('lock_timeout', %s, false)", (old_lock_timeout,))
+            await arun(raw, "select set_config('lock_timeout', %s, false)", (old_lock_timeout,))
         await raw.close()
 
 

@@ -17,12 +17,14 @@ import psycopg
 from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
-from governed_db.cursor import Cursor, GovernedCursorBase, ServerCursor
-from governed_db.cursor_async import AsyncCursor, AsyncServerCursor
-from governed_db.cursor_factory import governed_class
+from governed_db.driver._trusted import AsyncTrustedCursor, arun
+from governed_db.driver.cursor import Cursor, ServerCursor
+from governed_db.driver.cursor_async import AsyncCursor, AsyncServerCursor
+from governed_db.driver.cursor_factory import governed_class
+from governed_db.driver.plain import check_wait
+from governed_db.driver.session_state import check_session_state
 from governed_db.errors import GovernanceError
 from governed_db.governor import Governor, Session, build_governor
-from governed_db.trusted import TRUSTED_CURSORS, AsyncTrustedCursor
 
 __all__ = ["AsyncConnection", "Connection", "UnknownKeywordError"]
 
@@ -86,7 +88,7 @@ async def _apply_settings_async(conn: Any, settings: Mapping[str, str]) -> None:
     try:
         async with AsyncTrustedCursor(conn) as cur:
             for name, value in settings.items():
-                await cur.execute("select set_config(%s, %s, false)", (name, value))
+                await arun(cur, "select set_config(%s, %s, false)", (name, value))
         if not conn.autocommit:
             await conn.commit()  # nothing else has run on this brand-new connection
     except psycopg.Error as exc:
@@ -100,40 +102,6 @@ def _session_for(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -
 
 
 _NOT_GOVERNED = "this connection has no governor (it was not opened by connect())"
-_CURSORS = (psycopg.Cursor, psycopg.AsyncCursor)
-_LET_PAST = (GovernedCursorBase, *TRUSTED_CURSORS)
-# psycopg's cursor generators that send a statement (fetch/scroll/close do not).
-_SENDING = frozenset(
-    {
-        "_execute_gen",
-        "_executemany_gen_pipeline",
-        "_executemany_gen_no_pipeline",
-        "_stream_send_gen",
-        "_start_copy_gen",
-        "_declare_gen",
-    }
-)
-
-
-def _refuse_ungoverned(gen: Any) -> None:
-    """Fail closed when a psycopg cursor made directly on this connection sends SQL.
-
-    Every operation reaches the server through ``Connection.wait(gen)``; the
-    generator's ``self`` says whose operation it is. Governed cursors, the
-    connection's own commands (commit, transactions, pipelines, COPY data) and
-    governed_db's bookkeeping pass; a ``psycopg.ClientCursor(conn)`` does not.
-    """
-    frame = getattr(gen, "gi_frame", None)
-    if frame is None or frame.f_code.co_name not in _SENDING:
-        return
-    owner = frame.f_locals.get("self")
-    if isinstance(owner, _CURSORS) and not isinstance(owner, _LET_PAST):
-        name = type(owner).__name__
-        raise GovernanceError(
-            f"a {name} created directly on a governed connection would bypass the "
-            f"guardrails and the audit trail; refused (fail closed). Use conn.cursor(), "
-            f"or governed_db's own classes (governed_db.ClientCursor(conn), ...)"
-        )
 
 
 class _GovernedFactories:
@@ -176,11 +144,13 @@ class _GovernedFactories:
         return self._gov_state[1]
 
     def _gov_attach(self, governor: Governor) -> None:
+        check_session_state(self.pgconn)  # type: ignore[attr-defined]
         session = governor.open_session(_session_for(self))  # type: ignore[arg-type]
         _apply_settings(self, session.settings)
         self._gov_state = (governor, session)
 
     async def _gov_attach_async(self, governor: Governor) -> None:
+        check_session_state(self.pgconn)  # type: ignore[attr-defined]
         session = governor.open_session(_session_for(self))  # type: ignore[arg-type]
         await _apply_settings_async(self, session.settings)
         self._gov_state = (governor, session)
@@ -246,9 +216,17 @@ class Connection(_GovernedFactories, psycopg.Connection[Any]):
         return conn
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
-        """psycopg's ``wait``, refusing operations of ungoverned cursors."""
-        _refuse_ungoverned(gen)
-        return super().wait(gen, interval, timeout)
+        """psycopg's ``wait``; statements of plain psycopg cursors are decided here."""
+        plain = check_wait(self, gen)
+        if plain is None:
+            return super().wait(gen, interval, timeout)
+        try:
+            result = super().wait(plain.gen, interval, timeout)
+        except BaseException as exc:
+            plain.settle(self, exc)
+            raise
+        plain.settle(self, None)
+        return result
 
     def close(self) -> None:
         """Close the connection (and its governed session)."""
@@ -314,9 +292,17 @@ class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
         return conn
 
     async def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
-        """psycopg's ``wait``, refusing operations of ungoverned cursors."""
-        _refuse_ungoverned(gen)
-        return await super().wait(gen, interval, timeout)
+        """psycopg's ``wait``; statements of plain psycopg cursors are decided here."""
+        plain = check_wait(self, gen)
+        if plain is None:
+            return await super().wait(gen, interval, timeout)
+        try:
+            result = await super().wait(plain.gen, interval, timeout)
+        except BaseException as exc:
+            plain.settle(self, exc)
+            raise
+        plain.settle(self, None)
+        return result
 
     async def close(self) -> None:
         """Close the connection (and its governed session)."""

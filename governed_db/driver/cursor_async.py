@@ -1,4 +1,4 @@
-"""The async twins of the governed cursors (see ``governed_db.cursor``)."""
+"""The async twins of the governed cursors (see ``governed_db.driver.cursor``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 import psycopg
 
-from governed_db.cursor import GovernedCursorBase
+from governed_db.driver.cursor import GovernedCursorBase
+from governed_db.driver.wire import WireCheckedServer
 
 __all__ = [
     "AsyncClientCursor",
@@ -30,33 +31,41 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
     _gov_execute_method = "execute"
 
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        ticket = await self._admit_async(self._gov_execute_method, query, params)
+        plan, tickets = await self._admit_async(self._gov_execute_method, query, params)
+        self._gov_pass = plan.admission
         try:
-            async with self._guard_async(ticket):
-                result = await super().execute(query, params, **kwargs)  # type: ignore[misc]
+            async with self._guard_async(tickets):
+                result = await super().execute(plan.admission.query, params, **kwargs)  # type: ignore[misc]
         except BaseException as exc:
-            self._settle(ticket, exc)
+            self._settle(tickets, exc)
             raise
-        self._settle(ticket, None)
+        finally:
+            self._gov_pass = None
+        self._settle(tickets, None)
         return result
 
     async def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> None:
         if not isinstance(params_seq, list | tuple):
             params_seq = list(params_seq)
-        ticket = await self._admit_async("executemany", query, params_seq)
+        plan, tickets = await self._admit_async("executemany", query, params_seq)
+        self._gov_pass = plan.admission
         try:
-            async with self._guard_async(ticket):
-                await super().executemany(query, params_seq, **kwargs)  # type: ignore[misc]
+            async with self._guard_async(tickets):
+                await super().executemany(plan.admission.query, params_seq, **kwargs)  # type: ignore[misc]
         except BaseException as exc:
-            self._settle(ticket, exc)
+            self._settle(tickets, exc)
             raise
-        self._settle(ticket, None)
+        finally:
+            self._gov_pass = None
+        self._settle(tickets, None)
 
     async def stream(self, query: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
-        ticket = self._refuse_guarded_stream(await self._admit_async("stream", query, params))
+        plan, tickets = await self._admit_async("stream", query, params)
+        self._refuse_guarded_stream(tickets)
         error: BaseException | None = None
+        self._gov_pass = plan.admission
         try:
-            async for row in super().stream(query, params, **kwargs):  # type: ignore[misc]
+            async for row in super().stream(plan.admission.query, params, **kwargs):  # type: ignore[misc]
                 yield row
         except GeneratorExit:
             raise
@@ -64,26 +73,30 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
             error = exc
             raise
         finally:
-            self._settle(ticket, error)
+            self._gov_pass = None
+            self._settle(tickets, error)
 
     @asynccontextmanager
     async def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
-        ticket = await self._admit_async("copy", statement, params)
+        plan, tickets = await self._admit_async("copy", statement, params)
         error: BaseException | None = None
+        self._gov_pass = plan.admission
         try:
             async with (
-                self._guard_async(ticket),
-                super().copy(statement, params, **kwargs) as copy,  # type: ignore[misc]
+                self._guard_async(tickets),
+                super().copy(plan.admission.query, params, **kwargs) as copy,  # type: ignore[misc]
             ):
+                self._gov_pass = None
                 yield copy
         except BaseException as exc:
             error = exc
             raise
         finally:
-            self._settle(ticket, error)
+            self._gov_pass = None
+            self._settle(tickets, error)
 
 
-class AsyncGovernedServerCursorMixin(AsyncGovernedCursorMixin):
+class AsyncGovernedServerCursorMixin(WireCheckedServer, AsyncGovernedCursorMixin):
     """Gate for async named cursors (``stream``/``copy`` included, as for sync)."""
 
     __slots__ = ()

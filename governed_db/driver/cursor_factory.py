@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from governed_db.cursor import (
+from governed_db.driver.cursor import (
     ClientCursor,
     Cursor,
     GovernedCursorBase,
@@ -16,7 +16,7 @@ from governed_db.cursor import (
     RawServerCursor,
     ServerCursor,
 )
-from governed_db.cursor_async import (
+from governed_db.driver.cursor_async import (
     AsyncClientCursor,
     AsyncCursor,
     AsyncGovernedCursorMixin,

@@ -13,11 +13,11 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
-from governed_db.trusted import (
-    AsyncTrustedCursor,
+from governed_db.driver._trusted import (
     AsyncTrustedRawCursor,
-    TrustedCursor,
     TrustedRawCursor,
+    arun,
+    run,
 )
 
 __all__ = ["UNKNOWN", "estimate_rows", "estimate_rows_async"]
@@ -32,27 +32,21 @@ def _plan_rows(document: Any) -> int:
     return int(plan["Plan Rows"])
 
 
-def _statement(cursor: Any, query: str, params: Any) -> tuple[str, Any, bool]:
-    """``(text, params, raw_placeholders)`` to send after ``EXPLAIN``."""
-    if params is None:
-        return query, (), True
-    if isinstance(cursor, psycopg.RawCursor | psycopg.AsyncRawCursor):
-        return query, params, True
-    if isinstance(cursor, psycopg.ClientCursor | psycopg.AsyncClientCursor):
-        return cursor.mogrify(query, params), (), True
-    return query, params, False
-
-
 def estimate_rows(cursor: Any, query: str, params: Any) -> int:
-    """The estimate, or ``UNKNOWN`` (sync connections)."""
+    """The estimate, or ``UNKNOWN`` (sync connections).
+
+    ``query`` is the exact text the gate decides on (``$n`` placeholders) and
+    ``params`` the server-bound parameters, or None when they were merged in.
+    """
     conn = cursor._conn
     if conn.pgconn.pipeline_status:
         return UNKNOWN
-    text, args, raw = _statement(cursor, query, params)
-    cls = TrustedRawCursor if raw else TrustedCursor
     try:
-        with conn.transaction(force_rollback=True), cls(conn, row_factory=tuple_row) as cur:
-            cur.execute("EXPLAIN (FORMAT JSON) " + text, args)
+        with (
+            conn.transaction(force_rollback=True),
+            TrustedRawCursor(conn, row_factory=tuple_row) as cur,
+        ):
+            run(cur, "EXPLAIN (FORMAT JSON) " + query, params or ())
             row = cur.fetchone()
         return _plan_rows(row[0]) if row else UNKNOWN
     except (psycopg.Error, LookupError, TypeError, ValueError):
@@ -64,14 +58,12 @@ async def estimate_rows_async(cursor: Any, query: str, params: Any) -> int:
     conn = cursor._conn
     if conn.pgconn.pipeline_status:
         return UNKNOWN
-    text, args, raw = _statement(cursor, query, params)
-    cls = AsyncTrustedRawCursor if raw else AsyncTrustedCursor
     try:
         async with (
             conn.transaction(force_rollback=True),
-            cls(conn, row_factory=tuple_row) as cur,
+            AsyncTrustedRawCursor(conn, row_factory=tuple_row) as cur,
         ):
-            await cur.execute("EXPLAIN (FORMAT JSON) " + text, args)
+            await arun(cur, "EXPLAIN (FORMAT JSON) " + query, params or ())
             row = await cur.fetchone()
         return _plan_rows(row[0]) if row else UNKNOWN
     except (psycopg.Error, LookupError, TypeError, ValueError):

@@ -1,0 +1,322 @@
+"""Governed cursor classes: psycopg's cursors with the gate in front.
+
+Each public entry point (``execute``, ``executemany``, ``stream``, ``copy``)
+takes one immutable snapshot of the query, works out the exact text the
+server will run (psycopg's ``$n`` conversion, or its client-side merge of the
+parameters), has the governor decide on that text, and only then calls
+psycopg under a pass for this call alone; ``WireChecked`` refuses anything
+else at the conversion and send hooks. ``_make_row_maker`` passes every
+result's row maker through ``Governor.shape_rows`` once, while
+``row_factory`` reads back as what the user set. The async twins are in
+``cursor_async``; combining a user's own class with the gate is
+``cursor_factory``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    contextmanager,
+    nullcontext,
+)
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import psycopg
+from psycopg import pq
+from psycopg._queries import _query2pg
+
+from governed_db.driver.admission import Plan, plan_call
+from governed_db.driver.explain import estimate_rows, estimate_rows_async
+from governed_db.driver.guards import guarded, guarded_async
+from governed_db.driver.session_state import check_session_state
+from governed_db.driver.wire import WireChecked, WireCheckedServer, refuse
+from governed_db.errors import GovernanceError
+from governed_db.governor import EstimateNeeded
+
+if TYPE_CHECKING:
+    from governed_db.governor import Governor, Session, Ticket
+
+__all__ = [
+    "ClientCursor",
+    "Cursor",
+    "GovernedCursorBase",
+    "GovernedCursorMixin",
+    "GovernedServerCursorMixin",
+    "RawCursor",
+    "RawServerCursor",
+    "ServerCursor",
+]
+
+_NO_GUARD: nullcontext[None] = nullcontext()
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_CONN_OK = pq.ConnStatus.OK
+
+
+def _server_params(text: str, params: Any) -> Any:
+    """``params`` as the sequence a ``$n`` query takes (named ones in placeholder order)."""
+    if params is None or not isinstance(params, dict):
+        return params
+    order = _query2pg(text.encode("utf-8"), "utf-8")[2] or []
+    return [params[name] for name in order]
+
+
+class GovernedCursorBase(WireChecked):
+    """The calls into the governor shared by every governed cursor."""
+
+    __slots__ = ()
+
+    _conn: Any
+    _pgconn: Any
+    _query_cls: Any
+    _row_factory: Any
+    _make_row: Any
+    rowcount: int
+    pgresult: Any
+
+    _gov_cursor_name: str | None = None
+
+    def _gov(self) -> tuple[Governor, Session]:
+        state = self._conn._gov_state
+        if state is None:
+            self._psycopg_refuses()
+        return state  # type: ignore[no-any-return]
+
+    def _psycopg_refuses(self) -> NoReturn:
+        """Raise what psycopg raises here (closed cursor or connection), else fail closed."""
+        if self.closed:  # type: ignore[attr-defined]
+            raise psycopg.InterfaceError("the cursor is closed")
+        self._conn._check_connection_ok()
+        raise GovernanceError(
+            "this connection has no governor: open it with governed_db.connect() "
+            "or governed_db.Connection.connect() (refused, fail closed)",
+            rule_id="ungoverned-connection",
+        )
+
+    def _admit(self, method: str, query: Any, params: Any) -> tuple[Plan, list[Ticket | None]]:
+        governor, session = self._gov()
+        if self._pgconn.status != _CONN_OK:
+            self._conn._check_connection_ok()  # psycopg's own error for a broken connection
+        text: str | None = None
+        try:
+            check_session_state(self._pgconn)
+            plan = plan_call(self, method, query, params)
+        except GovernanceError as exc:
+            if isinstance(query, str):
+                text = str.__getitem__(query, slice(None))
+            refuse(self, exc, method, text)
+        tickets = []
+        name = self._gov_cursor_name
+        for text, server in plan.statements:
+            try:
+                ticket = governor.admit(session, method, text, params, name)
+            except EstimateNeeded:
+                rows = estimate_rows(self, text, _server_params(text, server))
+                ticket = governor.admit(session, method, text, params, name, rows)
+            tickets.append(ticket)
+        return plan, tickets
+
+    async def _admit_async(
+        self, method: str, query: Any, params: Any
+    ) -> tuple[Plan, list[Ticket | None]]:
+        governor, session = self._gov()
+        if self._pgconn.status != _CONN_OK:
+            self._conn._check_connection_ok()
+        try:
+            check_session_state(self._pgconn)
+            plan = plan_call(self, method, query, params)
+        except GovernanceError as exc:
+            text = str.__getitem__(query, slice(None)) if isinstance(query, str) else None
+            refuse(self, exc, method, text)
+        tickets = []
+        name = self._gov_cursor_name
+        for text, server in plan.statements:
+            try:
+                ticket = governor.admit(session, method, text, params, name)
+            except EstimateNeeded:
+                rows = await estimate_rows_async(self, text, _server_params(text, server))
+                ticket = governor.admit(session, method, text, params, name, rows)
+            tickets.append(ticket)
+        return plan, tickets
+
+    def _settle(self, tickets: list[Ticket | None], error: BaseException | None) -> None:
+        if not tickets or (tickets[0] is None and len(tickets) == 1):
+            return
+        state = self._conn._gov_state
+        if state is None:
+            return
+        res = self.pgresult
+        rows = res.ntuples if res is not None and res.status == _TUPLES_OK else None
+        for ticket in tickets:
+            if ticket is not None:
+                state[0].settle(ticket, self.rowcount, error, rows)
+
+    def _guard(self, tickets: list[Ticket | None]) -> AbstractContextManager[None]:
+        ticket = _guarded_ticket(tickets)
+        if ticket is None:
+            return _NO_GUARD
+        return guarded(self, ticket, self._gov()[0])
+
+    def _guard_async(self, tickets: list[Ticket | None]) -> AbstractAsyncContextManager[None]:
+        ticket = _guarded_ticket(tickets)
+        if ticket is None:
+            return _NO_GUARD
+        return guarded_async(self, ticket, self._gov()[0])
+
+    def _refuse_guarded_stream(self, tickets: list[Ticket | None]) -> None:
+        if _guarded_ticket(tickets) is not None:
+            error = GovernanceError(
+                "a row limit or DDL lock timeout applies to this statement and stream() "
+                "cannot enforce it (rows would reach you before the count is known); "
+                "refused, fail closed",
+                rule_id="stream-cannot-guard",
+                hint="Use execute() instead.",
+            )
+            self._settle(tickets, error)
+            raise error
+
+    def _make_row_maker(self) -> Any:
+        state = self._conn._gov_state
+        make_row = self._row_factory(self)
+        if state is None:
+            return make_row
+        return state[0].shape_rows(self, make_row)
+
+    @property
+    def row_factory(self) -> Any:
+        """Writable: how result rows are formed (reads back as what was set)."""
+        return self._row_factory
+
+    @row_factory.setter
+    def row_factory(self, row_factory: Any) -> None:
+        self._row_factory = row_factory
+        if getattr(self, "pgresult", None):
+            self._make_row = self._make_row_maker()
+
+
+def _guarded_ticket(tickets: list[Ticket | None]) -> Ticket | None:
+    """The one ticket whose limits must be enforced, if any (the strictest)."""
+    guarded_ = [t for t in tickets if t is not None and t.guarded]
+    if not guarded_:
+        return None
+    return min(guarded_, key=lambda t: t.max_rows if t.max_rows is not None else 1 << 62)
+
+
+class GovernedCursorMixin(GovernedCursorBase):
+    """Gate for client-side cursors (``Cursor``, ``ClientCursor``, ``RawCursor``)."""
+
+    __slots__ = ()
+
+    #: ``Call.method`` for ``execute``: named cursors DECLARE instead.
+    _gov_execute_method = "execute"
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        plan, tickets = self._admit(self._gov_execute_method, query, params)
+        self._gov_pass = plan.admission
+        try:
+            with self._guard(tickets):
+                result = super().execute(plan.admission.query, params, **kwargs)  # type: ignore[misc]
+        except BaseException as exc:
+            self._settle(tickets, exc)
+            raise
+        finally:
+            self._gov_pass = None
+        self._settle(tickets, None)
+        return result
+
+    def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> None:
+        if not isinstance(params_seq, list | tuple):
+            params_seq = list(params_seq)
+        plan, tickets = self._admit("executemany", query, params_seq)
+        self._gov_pass = plan.admission
+        try:
+            with self._guard(tickets):
+                super().executemany(plan.admission.query, params_seq, **kwargs)  # type: ignore[misc]
+        except BaseException as exc:
+            self._settle(tickets, exc)
+            raise
+        finally:
+            self._gov_pass = None
+        self._settle(tickets, None)
+
+    def stream(self, query: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
+        plan, tickets = self._admit("stream", query, params)
+        self._refuse_guarded_stream(tickets)
+        error: BaseException | None = None
+        self._gov_pass = plan.admission
+        try:
+            yield from super().stream(plan.admission.query, params, **kwargs)  # type: ignore[misc]
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._gov_pass = None
+            self._settle(tickets, error)
+
+    @contextmanager
+    def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
+        plan, tickets = self._admit("copy", statement, params)
+        error: BaseException | None = None
+        self._gov_pass = plan.admission
+        try:
+            with (
+                self._guard(tickets),
+                super().copy(plan.admission.query, params, **kwargs) as copy,  # type: ignore[misc]
+            ):
+                self._gov_pass = None
+                yield copy
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._gov_pass = None
+            self._settle(tickets, error)
+
+
+class GovernedServerCursorMixin(WireCheckedServer, GovernedCursorMixin):
+    """Gate for named (server-side) cursors: ``execute`` is a DECLARE.
+
+    psycopg's named cursors also inherit ``stream``, ``copy`` and
+    ``executemany`` from the client cursor; they pass the same gate.
+    """
+
+    __slots__ = ()
+
+    _gov_execute_method = "declare"
+
+    @property
+    def _gov_cursor_name(self) -> str | None:  # type: ignore[override]
+        return self._name  # type: ignore[attr-defined, no-any-return]
+
+
+class Cursor(GovernedCursorMixin, psycopg.Cursor[Any]):
+    """``psycopg.Cursor`` with the gate."""
+
+    __module__ = "governed_db"
+
+
+class ClientCursor(GovernedCursorMixin, psycopg.ClientCursor[Any]):
+    """``psycopg.ClientCursor`` (client-side binding) with the gate."""
+
+    __module__ = "governed_db"
+
+
+class RawCursor(GovernedCursorMixin, psycopg.RawCursor[Any]):
+    """``psycopg.RawCursor`` ($1 placeholders) with the gate."""
+
+    __module__ = "governed_db"
+
+
+class ServerCursor(GovernedServerCursorMixin, psycopg.ServerCursor[Any]):
+    """``psycopg.ServerCursor`` (named cursor) with the gate."""
+
+    __module__ = "governed_db"
+
+
+class RawServerCursor(GovernedServerCursorMixin, psycopg.RawServerCursor[Any]):
+    """``psycopg.RawServerCursor`` with the gate."""
+
+    __module__ = "governed_db"

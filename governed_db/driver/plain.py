@@ -1,0 +1,161 @@
+"""Statements from plain psycopg cursors on a governed connection, governed at ``wait``.
+
+psycopg itself opens plain cursors on the connection it is given:
+``TypeInfo.fetch`` (and so enum, composite, hstore and range registration,
+which SQLAlchemy's dialect runs on connect) uses ``psycopg.Cursor(conn)``.
+A caller can do the same. Such a statement is not refused: it is decided
+like any other, when its generator reaches ``Connection.wait``.
+
+Exactness: the generator psycopg made is replaced by one built from a
+snapshot of its query (and, where psycopg merges parameters on the client,
+from a private deep copy of them), so the text decided is the text sent.
+The connection lock is held here, so nothing can be asked of the server:
+a rule that needs a planner estimate refuses (fail closed).
+"""
+
+from __future__ import annotations
+
+import copy
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from psycopg import pq
+
+from governed_db.driver.admission import plan_call
+from governed_db.driver.session_state import check_session_state
+from governed_db.driver.wire import WireChecked, refuse
+from governed_db.errors import GovernanceError
+from governed_db.governor import EstimateNeeded
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from governed_db.governor import Ticket
+
+__all__ = ["SENDING", "PlainCall", "check_wait"]
+
+#: psycopg's cursor generators that send a statement -> (method, query arg, params arg).
+SENDING: dict[str, tuple[str, str, str]] = {
+    "_execute_gen": ("execute", "query", "params"),
+    "_executemany_gen_pipeline": ("executemany", "query", "params_seq"),
+    "_executemany_gen_no_pipeline": ("executemany", "query", "params_seq"),
+    "_stream_send_gen": ("stream", "query", "params"),
+    "_start_copy_gen": ("copy", "statement", "params"),
+    "_declare_gen": ("declare", "query", "params"),
+}
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
+
+
+class PlainCall:
+    """One admitted statement of a plain cursor: the generator to run and its tickets."""
+
+    __slots__ = ("gen", "owner", "tickets")
+
+    def __init__(self, gen: Any, owner: Any, tickets: list[Ticket | None]) -> None:
+        self.gen = gen
+        self.owner = owner
+        self.tickets = tickets
+
+    def settle(self, conn: Any, error: BaseException | None) -> None:
+        """Report how it ended to the governor."""
+        state = conn._gov_state
+        if state is None:
+            return
+        res = self.owner.pgresult
+        rows = res.ntuples if res is not None and res.status == _TUPLES_OK else None
+        for ticket in self.tickets:
+            if ticket is not None:
+                state[0].settle(ticket, self.owner.rowcount, error, rows)
+
+
+def check_wait(conn: Any, gen: Generator[Any, Any, Any]) -> PlainCall | None:
+    """Vet an operation on its way to the server; a ``PlainCall`` if it must be governed here.
+
+    Governed cursors (and governed_db's private ones) must hold this call's
+    pass; their own hooks check the rest. A plain psycopg cursor's statement
+    is decided here.
+    """
+    frame: FrameType | None = getattr(gen, "gi_frame", None)
+    if frame is None:
+        return None
+    spec = SENDING.get(frame.f_code.co_name)
+    if spec is None:
+        return None
+    owner = frame.f_locals.get("self")
+    if owner is None or getattr(owner, "_conn", None) is not conn:
+        return None
+    method, query_arg, params_arg = spec
+    if isinstance(owner, WireChecked):
+        if owner._gov_pass is None:
+            error = GovernanceError(
+                f"{method} was called on a governed cursor through psycopg's own method, "
+                "bypassing the gate; refused (fail closed)",
+                rule_id="ungoverned-send",
+                hint="Call the cursor's own execute()/executemany()/stream()/copy().",
+            )
+            query = frame.f_locals.get(query_arg)
+            refuse(owner, error, method, query if isinstance(query, str) else None)
+        return None
+    return _admit_plain(conn, gen, frame, owner, method, query_arg, params_arg)
+
+
+def _admit_plain(
+    conn: Any,
+    gen: Any,
+    frame: FrameType,
+    owner: Any,
+    method: str,
+    query_arg: str,
+    params_arg: str,
+) -> PlainCall:
+    state = conn._gov_state
+    if state is None:
+        return PlainCall(gen, owner, [])  # a closed connection: psycopg raises its own error
+    governor, session = state
+    code = frame.f_code
+    names = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
+    args = {name: frame.f_locals[name] for name in names if name in frame.f_locals}
+    query = args.get(query_arg)
+    try:
+        check_session_state(conn.pgconn)
+        params = args.get(params_arg)
+        if params is not None and _merges_on_client(owner, method):
+            params = _frozen(params)
+        if method == "executemany" and params is not None and not isinstance(params, list):
+            params = list(params)
+        plan = plan_call(owner, method, query, params)
+    except GovernanceError as exc:
+        refuse(owner, exc, method, query if isinstance(query, str) else None)
+    tickets: list[Ticket | None] = []
+    for text, _server in plan.statements:
+        try:
+            ticket = governor.admit(session, method, text, params, None)
+        except EstimateNeeded:
+            # The connection is busy with this very call: no EXPLAIN can run now.
+            ticket = governor.admit(session, method, text, params, None, -1)
+        tickets.append(ticket)
+    args[query_arg] = plan.admission.query
+    if params_arg in args:
+        args[params_arg] = params
+    gen.close()
+    return PlainCall(getattr(owner, code.co_name)(**args), owner, tickets)
+
+
+def _merges_on_client(owner: Any, method: str) -> bool:
+    from psycopg._queries import PostgresClientQuery
+
+    return method == "copy" or issubclass(owner._query_cls, PostgresClientQuery)
+
+
+def _frozen(params: Any) -> Any:
+    """A private copy of parameters merged into the text on the client."""
+    try:
+        return copy.deepcopy(params)
+    except Exception as exc:
+        raise GovernanceError(
+            f"could not take a private copy of the parameters ({exc}); they are merged into "
+            "the statement text, so the text decided could differ from the text sent "
+            "(refused, fail closed)",
+            rule_id="unreadable-query",
+            hint="Use conn.cursor() (a governed cursor) instead of a plain psycopg cursor.",
+        ) from exc
