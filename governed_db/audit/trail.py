@@ -277,6 +277,11 @@ class AuditTrail:
         )
         self._rec.put("outcome", values, critical=False)
 
+    @property
+    def parameters(self) -> str:
+        """How statement parameters are recorded: ``off``, ``hash`` or ``plain``."""
+        return self._params
+
     def refused(
         self,
         session: AuditSession,

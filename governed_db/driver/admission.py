@@ -189,11 +189,13 @@ _Statement = tuple[str, Any]
 class Plan:
     """What one call will send: its pass, and the statements the gate must decide."""
 
-    __slots__ = ("admission", "statements")
+    __slots__ = ("admission", "merged", "statements")
 
     def __init__(self, admission: Admission, statements: list[_Statement]) -> None:
         self.admission = admission
         self.statements = statements
+        #: True when parameters were merged into the text on the client.
+        self.merged = admission.merged is not None
 
 
 def plan_call(cursor: Any, method: str, query: Any, params: Any) -> Plan:

@@ -33,7 +33,7 @@ from governed_db.driver.guards import guarded, guarded_async
 from governed_db.driver.session_state import check_session_state
 from governed_db.driver.wire import WireChecked, WireCheckedServer, refuse
 from governed_db.errors import GovernanceError
-from governed_db.governor import EstimateNeeded
+from governed_db.governor import ClientMerged, EstimateNeeded
 
 if TYPE_CHECKING:
     from governed_db.governor import Governor, Session, Ticket
@@ -108,6 +108,8 @@ class GovernedCursorBase(WireChecked):
             refuse(self, exc, method, text)
         tickets = []
         name = self._gov_cursor_name
+        if plan.merged:
+            params = ClientMerged(params)
         for text, server in plan.statements:
             try:
                 ticket = governor.admit(session, method, text, params, name)
@@ -131,6 +133,8 @@ class GovernedCursorBase(WireChecked):
             refuse(self, exc, method, text)
         tickets = []
         name = self._gov_cursor_name
+        if plan.merged:
+            params = ClientMerged(params)
         for text, server in plan.statements:
             try:
                 ticket = governor.admit(session, method, text, params, name)

@@ -25,7 +25,7 @@ from governed_db.driver.admission import plan_call
 from governed_db.driver.session_state import check_session_state
 from governed_db.driver.wire import WireChecked, refuse
 from governed_db.errors import GovernanceError
-from governed_db.governor import EstimateNeeded
+from governed_db.governor import ClientMerged, EstimateNeeded
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -127,12 +127,13 @@ def _admit_plain(
     except GovernanceError as exc:
         refuse(owner, exc, method, query if isinstance(query, str) else None)
     tickets: list[Ticket | None] = []
+    call_params = ClientMerged(params) if plan.merged else params
     for text, _server in plan.statements:
         try:
-            ticket = governor.admit(session, method, text, params, None)
+            ticket = governor.admit(session, method, text, call_params, None)
         except EstimateNeeded:
             # The connection is busy with this very call: no EXPLAIN can run now.
-            ticket = governor.admit(session, method, text, params, None, -1)
+            ticket = governor.admit(session, method, text, call_params, None, -1)
         tickets.append(ticket)
     args[query_arg] = plan.admission.query
     if params_arg in args:

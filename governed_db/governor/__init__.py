@@ -7,6 +7,7 @@ The cursor classes call ``Governor.admit`` before anything is sent,
 
 from governed_db.governor.base import (
     Call,
+    ClientMerged,
     EstimateNeeded,
     Governor,
     Outcome,
@@ -18,6 +19,7 @@ from governed_db.governor.build import build_governor
 
 __all__ = [
     "Call",
+    "ClientMerged",
     "EstimateNeeded",
     "Governor",
     "Outcome",

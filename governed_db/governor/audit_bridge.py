@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from governed_db.audit import AuditSession, AuditTrail, IntentRef, Prepared
-from governed_db.governor.base import Session, Ticket
+from governed_db.governor.base import ClientMerged, Session, Ticket
 from governed_db.identity import Identity
 from governed_db.policy import Decision
 from governed_db.sql import Facts
@@ -151,9 +151,15 @@ class AuditBridge:
         decision: Decision,
     ) -> Any:
         _, _, prepared, normalized, role = self._fields_for(facts, decision)
+        literal_params = False
+        if type(params) is ClientMerged:
+            # The values are literals in the text: record them only where parameters are.
+            literal_params = self.trail.parameters != "plain"
+            params = params.params
         return write(
             self._for(session, identity),
-            normalized if role else query,  # role statements can carry passwords
+            # role statements can carry passwords; merged parameters, any value
+            normalized if role or literal_params else query,
             normalized=normalized,
             params=params,
             prepared=prepared,

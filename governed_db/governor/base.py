@@ -16,12 +16,33 @@ from typing import Any, NamedTuple
 
 from governed_db.errors import BlastRadiusExceeded
 
-__all__ = ["Call", "EstimateNeeded", "Governor", "Outcome", "RowMaker", "Session", "Ticket"]
+__all__ = [
+    "Call",
+    "ClientMerged",
+    "EstimateNeeded",
+    "Governor",
+    "Outcome",
+    "RowMaker",
+    "Session",
+    "Ticket",
+]
 
 RowMaker = Callable[[Any], Any]
 
 #: Ways a statement reaches the server, as named in ``Call.method``.
 METHODS = frozenset({"execute", "executemany", "stream", "copy", "declare"})
+
+
+class ClientMerged(NamedTuple):
+    """``Call.params`` when psycopg merged the parameters into the text on the client.
+
+    The query text then holds their values as literals (``ClientCursor``,
+    ``copy(statement, params)``); ``params`` is what the caller passed. An
+    audit trail that does not record parameters records such a statement
+    without its literals.
+    """
+
+    params: Any
 
 
 class EstimateNeeded(Exception):
