@@ -43,7 +43,11 @@ class Side:
 
 
 def _sides() -> list[Side]:
-    every = {case.name: 1.05 for case in db_cases.cases(quick=True)}
+    every = {
+        case.name: 1.05
+        for case in db_cases.cases(quick=True)
+        if case.name not in db_cases.INFORMATIONAL
+    }
     return [
         Side("null: psycopg vs psycopg", psycopg.connect, {}, null=True),
         Side(

@@ -85,6 +85,41 @@ def _executemany_10k(conn: Any) -> Operation:
     return op
 
 
+def _client_cursor(conn: Any) -> Any:
+    import governed_db
+
+    governed = isinstance(conn, governed_db.Connection)
+    return (governed_db.ClientCursor if governed else psycopg.ClientCursor)(conn)
+
+
+def _client_repeated(conn: Any) -> Operation:
+    cur = _client_cursor(conn)
+
+    def op() -> Any:
+        cur.execute("select id, name, email from bench_customers where id = %s", (42,))
+        return cur.fetchone()
+
+    return op
+
+
+def _client_first_seen(conn: Any) -> Operation:
+    cur = _client_cursor(conn)
+    state = {"i": 0}
+
+    def op() -> Any:
+        state["i"] += 1  # a new merged text every call: analyzed and decided afresh
+        cur.execute("select id, name, email from bench_customers where id = %s", (state["i"],))
+        return cur.fetchone()
+
+    return op
+
+
+#: Cases whose cost is reported, not held to the side's target.
+INFORMATIONAL = frozenset(
+    {"ClientCursor select, repeated params", "ClientCursor select, first-seen params"}
+)
+
+
 def cases(quick: bool) -> list[Case]:
     """Every database case, with repetitions scaled down by ``quick``."""
     scale = 5 if quick else 1
@@ -93,4 +128,6 @@ def cases(quick: bool) -> list[Case]:
         Case("parameterised single-row select", _param_select, 3000 // scale, 300),
         Case("fetch 100k rows", _fetch_100k, 30 // scale + 4, 3),
         Case("executemany 10k inserts", _executemany_10k, 20 // scale + 4, 2),
+        Case("ClientCursor select, repeated params", _client_repeated, 2000 // scale, 200),
+        Case("ClientCursor select, first-seen params", _client_first_seen, 2000 // scale, 200),
     ]

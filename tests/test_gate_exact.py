@@ -405,3 +405,43 @@ def test_closed_connection_raises_psycopgs_own_error(dsn: str, call: Any) -> Non
         errors.append((type(info.value), str(info.value)))
     assert errors[0] == errors[1]
     assert errors[1][0] is psycopg.OperationalError
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda p: p.exec_(b"drop table orders"),
+        lambda p: p.exec_params(b"drop table orders", []),
+        lambda p: p.send_query(b"drop table orders"),
+        lambda p: p.send_query_params(b"drop table orders", None),
+        lambda p: p.prepare(b"x", b"drop table orders"),
+        lambda p: p.send_prepare(b"x", b"drop table orders"),
+        lambda p: p.exec_prepared(b"_pg3_0", []),
+        lambda p: p.close_prepared(b"_pg3_0"),
+    ],
+)
+def test_raw_libpq_sends_are_refused_and_audited(
+    dsn: str, trail: Any, tmp_path: Path, send: Any
+) -> None:
+    with governed_db.connect(dsn, audit=trail, environment="prod", autocommit=True) as conn:
+        pgconn = conn.pgconn
+        assert pgconn.status == psycopg.pq.ConnStatus.OK  # reads go through
+        assert pgconn.parameter_status(b"client_encoding") == b"UTF8"
+        with pytest.raises(governed_db.GovernanceError) as info:
+            send(pgconn)
+        assert info.value.rule_id == "ungoverned-send"
+        assert conn.execute("select count(*) from orders").fetchone() == (5,)
+    assert _orders_exist(dsn)
+    refused = [r for r in _records(trail, tmp_path) if r["kind"] == "refused"]
+    assert [r["decision"]["rule_id"] for r in refused] == ["ungoverned-send"]
+
+
+def test_pool_on_governed_connections_still_works(dsn: str) -> None:
+    from psycopg_pool import ConnectionPool
+
+    with ConnectionPool(
+        dsn, connection_class=governed_db.Connection, min_size=1, max_size=2, open=True
+    ) as pool:
+        pool.check()
+        with pool.connection() as conn:
+            assert conn.execute("select count(*) from orders").fetchone() == (5,)

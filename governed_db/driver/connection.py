@@ -8,6 +8,7 @@ with the user's own ``cursor_factory`` or not, is a governed one.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Mapping
 from functools import lru_cache
@@ -21,6 +22,7 @@ from governed_db.driver._trusted import AsyncTrustedCursor, arun
 from governed_db.driver.cursor import Cursor, ServerCursor
 from governed_db.driver.cursor_async import AsyncCursor, AsyncServerCursor
 from governed_db.driver.cursor_factory import governed_class
+from governed_db.driver.pgconn_guard import TRUSTED_ROOTS, guarded_view
 from governed_db.driver.plain import check_wait
 from governed_db.driver.session_state import check_session_state
 from governed_db.errors import GovernanceError
@@ -108,6 +110,7 @@ class _GovernedFactories:
     """Cursor-factory attributes that always hold governed classes."""
 
     _gov_state: tuple[Governor, Session] | None
+    _gov_pgconn: Any
     _gov_cursor_factory: type[Any]
     _gov_server_cursor_factory: type[Any]
 
@@ -130,6 +133,18 @@ class _GovernedFactories:
         self._gov_server_cursor_factory = governed_class(cls)
 
     @property
+    def pgconn(self) -> Any:
+        """libpq's connection; outside psycopg and governed_db, a view that cannot send SQL."""
+        real = self._gov_pgconn
+        if sys._getframe(1).f_globals.get("__name__", "").partition(".")[0] in TRUSTED_ROOTS:
+            return real
+        return guarded_view(self, real)
+
+    @pgconn.setter
+    def pgconn(self, value: Any) -> None:
+        self._gov_pgconn = value
+
+    @property
     def governor(self) -> Governor:
         """The gate this connection's statements pass."""
         if self._gov_state is None:
@@ -144,13 +159,13 @@ class _GovernedFactories:
         return self._gov_state[1]
 
     def _gov_attach(self, governor: Governor) -> None:
-        check_session_state(self.pgconn)  # type: ignore[attr-defined]
+        check_session_state(self.pgconn)
         session = governor.open_session(_session_for(self))  # type: ignore[arg-type]
         _apply_settings(self, session.settings)
         self._gov_state = (governor, session)
 
     async def _gov_attach_async(self, governor: Governor) -> None:
-        check_session_state(self.pgconn)  # type: ignore[attr-defined]
+        check_session_state(self.pgconn)
         session = governor.open_session(_session_for(self))  # type: ignore[arg-type]
         await _apply_settings_async(self, session.settings)
         self._gov_state = (governor, session)
