@@ -325,7 +325,8 @@ def test_dangerous_functions(backend: str, query: str, found: set[str]) -> None:
         "delete from",
         "select 'unterminated",
         "load 'x.so'",
-        "\x00\x01",
+        "\x01\x02",
+        "select 1 \x01",
     ],
 )
 def test_opaque(backend: str, query: str) -> None:
@@ -341,6 +342,16 @@ def test_empty_input(backend: str) -> None:
     facts = analyze("  -- nothing\n ; ", backend=backend)
     assert [s.operation for s in facts.statements] == ["empty"]
     assert facts.primary.statement_class == "misc"
+
+
+def test_text_ends_at_nul_like_the_servers_copy(backend: str) -> None:
+    # libpq sends a C string and the protocol's query string ends at NUL: the server
+    # never sees what follows, so neither do we.
+    assert [s.operation for s in analyze("\x00 drop table t", backend=backend).statements] == [
+        "empty"
+    ]
+    s = one("delete from t \x00 where id = 1", backend)
+    assert (s.operation, s.has_where) == ("delete", False)
 
 
 def test_backend_crash_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -96,7 +96,7 @@ def analyze_uncached(query: str, backend: str) -> Facts:
     """``analyze`` without the cache (for benchmarks and tests)."""
     analyzer = _BACKENDS[backend]
     statements = tuple(
-        _statement(analyzer, text, tokens, tokens[0].start)
+        _statement(analyzer, text, tokens, tokens[0][2])
         for text, tokens in split_statements(query)
     )
     if not statements:

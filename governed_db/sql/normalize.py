@@ -2,17 +2,33 @@
 
 Both backends split a query string and normalize each statement with this
 module, so statement texts, normalized forms and fingerprints are identical
-whichever backend analyzed them. The lexer follows PostgreSQL's rules for
-comments (nested ``/* */``), strings (``'..'``, ``E'..'``, ``B''``, ``X''``,
-``U&''``), dollar quoting, quoted identifiers and parameters (``$1`` and
-psycopg's ``%s`` / ``%(name)s``).
+whichever backend analyzed them. Where a statement starts and ends, and what
+is a literal, must be exactly what the server reads, so the lexer follows
+PostgreSQL's own (``src/backend/parser/scan.l``):
+
+- whitespace is ``[ \\t\\n\\r\\f\\v]`` only; every other character is part of a token;
+- ``--`` comments end at ``\\n`` *or* ``\\r``; ``/* */`` comments nest;
+- identifiers and dollar-quote tags may hold any non-ASCII character (and
+  identifiers ``$``): ``x$$`` and ``€$$`` are identifiers, not a dollar quote;
+- strings: ``'..'`` and ``N'..'`` (``''`` doubles), ``E'..'`` (backslash
+  escapes), ``B'..'`` / ``X'..'`` (no doubling), ``U&'..'``; a string followed
+  by whitespace holding a newline and another ``'`` continues (``'a'\\n'b'`` is
+  one literal, read in the first part's mode);
+- ``$tag$ .. $tag$`` dollar quoting, ``".."`` / ``U&".."`` quoted identifiers;
+- multi-character operators lose a trailing ``+``/``-`` as PostgreSQL's do
+  (``=-1`` is ``=``, ``-``, ``1``);
+- a NUL character ends the text, as it ends the C string libpq sends.
+
+Parameters are ``$1`` and psycopg's ``%s`` / ``%(name)s``. A token is a plain
+tuple ``(kind, text, start, end)``; kind is one of ident, quoted, string,
+number, param, op, punct, other.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from typing import NamedTuple
+from typing import Final
 
 __all__ = [
     "Token",
@@ -23,40 +39,47 @@ __all__ = [
     "tokenize",
 ]
 
+#: ``(kind, text, start, end)``.
+Token = tuple[str, str, int, int]
+KIND: Final = 0
+TEXT: Final = 1
+START: Final = 2
+END: Final = 3
 
-class Token(NamedTuple):
-    """One lexeme: ``kind`` is one of ident, quoted, string, number, param, op, punct."""
-
-    kind: str
-    text: str
-    start: int
-    end: int
-
-
-# Python's \w covers Unicode letters; PostgreSQL also allows other non-ASCII symbols,
-# which lex here as "other" tokens: harmless for splitting and normalizing.
-_IDENT_START = r"[^\W\d]"
-_IDENT_REST = r"[\w$]"
-# Alternatives ordered by frequency; each one's lookaheads keep the order safe.
+_HIGH = "\\x80-\\U0010ffff"  # any non-ASCII character: bytes \200-\377 in UTF-8
+_IDENT_START = f"[A-Za-z_{_HIGH}]"
+_IDENT_REST = f"[A-Za-z0-9_${_HIGH}]"
+_DOLQ_REST = f"[A-Za-z0-9_{_HIGH}]"
+# Whitespace holding a newline between two parts of one string literal (scan.l's quotecontinue).
+_CONT = r"(?>(?:[ \t\f\v]|--[^\n\r]*+)*+)[\n\r](?>(?:[ \t\n\r\f\v]|--[^\n\r]*+[\n\r])*+)'"
+_SQ = r"(?:[^']++|'')*+"
+_EQ = r"(?:[^'\\]++|\\.|'')*+"
+_BQ = r"[^']*+"
+_DEC = r"[0-9](?:_?[0-9])*+"
+# The lookahead skips whitespace before trying the alternatives (much faster).
 _TOKEN_RE = re.compile(
     rf"""
-    (?P<ident>(?![EeBbXxNn]')(?![Uu]&['"]){_IDENT_START}{_IDENT_REST}*)
-  | (?P<number>0[xX][0-9A-Fa-f_]+|0[oO][0-7_]+|0[bB][01_]+
-        |(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?)
-  | (?P<punct>::|[(),;\[\].:])
-  | (?P<string>(?:[BbXxNn]|[Uu]&)?'(?:[^']|'')*'?)
-  | (?P<op>(?:%%|[+*<>=~!@\#^&|`?]|-(?!-)|/(?!\*)|%(?!\([^)]*\)[sbt]|[sbt](?!{_IDENT_REST})))+)
-  | (?P<quoted>(?:[Uu]&)?"(?:[^"]|"")*"?)
-  | (?P<param>\$\d+|%\([^)]*\)[sbt]|%[sbt](?!{_IDENT_REST}))
-  | (?P<comment>--[^\n]*|/\*(?:[^*/]|\*(?!/)|/(?!\*))*(?:\*/|\Z))
+    (?=[^ \t\n\r\f\v])(?:
+    (?P<ident>(?![EeBbXx]')(?![Uu]&['"]){_IDENT_START}{_IDENT_REST}*+)
+  | (?P<punct>::|:=|\.\.|[(),;\[\]:]|\.(?![0-9]))
+  | (?P<number>0[xX](?:_?[0-9A-Fa-f])++|0[oO](?:_?[0-7])++|0[bB](?:_?[01])++
+        |(?:{_DEC}(?:\.(?!\.)(?:{_DEC})?)?|\.{_DEC})(?:[eE][+-]?{_DEC})?)
+  | (?P<string>'{_SQ}(?:'{_CONT}{_SQ})*+'?
+        |[Ee]'{_EQ}(?:'{_CONT}{_EQ})*+'?
+        |[BbXx]'{_BQ}(?:'{_CONT}{_BQ})*+'?
+        |[Uu]&'{_SQ}(?:'{_CONT}{_SQ})*+'?)
+  | (?P<op>(?:%%|[+*<>=~!@\#^&|`?]|-(?!-)|/(?!\*)|%(?!\([^)]*\)[sbt]|[sbt](?!{_IDENT_REST})))++)
+  | (?P<quoted>(?:[Uu]&)?"(?:[^"]++|"")*+"?)
+  | (?P<param>\$[0-9]++|%\([^)]*\)[sbt]|%[sbt](?!{_IDENT_REST}))
+  | (?P<comment>--[^\n\r]*+|/\*(?:[^*/]++|\*(?!/)|/(?!\*))*+\*/)
   | (?P<nested>/\*)
-  | (?P<dollar>\$\$.*?(?:\$\$|\Z)|\$(?P<tag>{_IDENT_START}\w*)\$.*?(?:\$(?P=tag)\$|\Z))
-  | (?P<estring>[Ee]'(?:[^'\\]|\\.|'')*'?)
-  | (?P<other>\S)
-    """,
+  | (?P<dollar>\$\$.*?(?:\$\$|\Z)|\$(?P<tag>{_IDENT_START}{_DOLQ_REST}*+)\$.*?(?:\$(?P=tag)\$|\Z))
+  | (?P<other>.)
+    )""",
     re.VERBOSE | re.DOTALL,
 )
-_KIND = {"estring": "string", "dollar": "string", "tag": "string"}
+_SPACE = " \t\n\r\f\v"
+_SQL_OPS = frozenset("~!@#^&|`?%")  # an operator holding one of these keeps a trailing + or -
 
 
 def _block_comment_end(text: str, start: int) -> int:
@@ -79,64 +102,103 @@ def _block_comment_end(text: str, start: int) -> int:
     return n
 
 
+def _split_operator(tok: Token) -> list[Token]:
+    """PostgreSQL's rule: ``=-`` is two operators, ``?-`` one (scan.l, {operator})."""
+    _, op, start, _ = tok
+    n = len(op)
+    if any(c in _SQL_OPS for c in op[:-1]):
+        return [tok]
+    while n > 1 and op[n - 1] in "+-":
+        n -= 1
+    out = [("op", op[:n], start, start + n)]
+    out.extend(("op", c, start + i, start + i + 1) for i, c in enumerate(op[n:], n))
+    return out
+
+
+def _tokens_from(text: str, pos: int, out: list[Token]) -> int:
+    """Append tokens from ``pos`` on; return where a nested comment restarts, or -1."""
+    for m in _TOKEN_RE.finditer(text, pos):
+        kind = m.lastgroup or "other"
+        if kind == "comment":
+            continue
+        if kind == "nested":  # a comment holding another: PostgreSQL nests them
+            return _block_comment_end(text, m.start())
+        tok = ("string" if kind == "dollar" else kind, m.group(), m.start(), m.end())
+        if kind == "op" and len(tok[TEXT]) > 1 and tok[TEXT][-1] in "+-":
+            out.extend(_split_operator(tok))
+        else:
+            out.append(tok)
+    return -1
+
+
 def tokenize(text: str) -> list[Token]:
-    """Lex ``text``; whitespace and comments are dropped."""
-    tokens: list[Token] = []
-    append = tokens.append
-    kinds = _KIND
-    new = tuple.__new__  # skips NamedTuple's Python-level __new__: this loop is hot
-    pos = 0
-    while True:
-        restart = -1
-        for m in _TOKEN_RE.finditer(text, pos):
-            kind = m.lastgroup or "other"
-            if kind == "comment":
-                continue
-            if kind == "nested":  # a comment holding another: PostgreSQL nests them
-                restart = _block_comment_end(text, m.start())
-                break
-            start, end = m.span()
-            append(new(Token, (kinds.get(kind, kind), m.group(), start, end)))
-        if restart < 0:
+    """Lex ``text`` as PostgreSQL would; whitespace and comments are dropped."""
+    nul = text.find("\x00")
+    if nul >= 0:
+        text = text[:nul]
+    if "--" not in text and "/*" not in text and "$" not in text:
+        # The common case, in one comprehension: nothing to drop, restart or rename.
+        found = _TOKEN_RE.finditer(text)
+        tokens = [(m.lastgroup or "", m.group(), m.start(), m.end()) for m in found]
+        if "+" not in text and "-" not in text:
             return tokens
-        pos = restart
+        out: list[Token] = []
+        for tok in tokens:
+            if tok[KIND] == "op" and len(tok[TEXT]) > 1 and tok[TEXT][-1] in "+-":
+                out.extend(_split_operator(tok))
+            else:
+                out.append(tok)
+        return out
+    out = []
+    pos = 0
+    while pos >= 0:
+        pos = _tokens_from(text, pos, out)
+    return out
 
 
 def split_statements(text: str) -> list[tuple[str, list[Token]]]:
     """Split on top-level ``;`` into (statement text, tokens); empty statements dropped.
 
     ``BEGIN ATOMIC ... END`` bodies (SQL-standard function bodies) stay whole.
+    The text ends at a NUL character, as the server's copy of it does.
     """
+    nul = text.find("\x00")
+    if nul >= 0:
+        text = text[:nul]
+    tokens = tokenize(text)
+    if "atomic" in text.lower():
+        cuts = _cuts_with_atomic(tokens)
+    else:
+        cuts = [i for i, tok in enumerate(tokens) if tok[TEXT] == ";" and tok[KIND] == "punct"]
     out: list[tuple[str, list[Token]]] = []
-    current: list[Token] = []
+    first = 0
+    for cut in [*cuts, len(tokens)]:
+        if cut > first:
+            piece = tokens[first:cut]
+            end = tokens[cut][START] if cut < len(tokens) else len(text)
+            out.append((text[piece[0][START] : end].rstrip(_SPACE), piece))
+        first = cut + 1
+    return out
+
+
+def _cuts_with_atomic(tokens: list[Token]) -> list[int]:
+    """Indices of the ``;`` that end statements, skipping those inside BEGIN ATOMIC bodies."""
+    cuts = []
     atomic = 0
     prev = ""
-    start = 0
-    for tok in tokenize(text):
-        if tok.kind == "ident":
-            word = tok.text.lower()
-            if atomic:
-                if word == "case":
-                    atomic += 1
-                elif word == "end":
-                    atomic -= 1
-            elif word == "atomic" and prev == "begin":
-                atomic = 1
+    for i, (kind, text, _, _) in enumerate(tokens):
+        if kind == "ident":
+            word = text.lower()
+            if (word == "atomic" and prev == "begin") or (atomic and word == "case"):
+                atomic += 1
+            elif atomic and word == "end":
+                atomic -= 1
             prev = word
-        else:
-            prev = ""
-        if tok.kind == "punct" and tok.text == ";" and not atomic:
-            if current:
-                out.append((text[start : tok.start].strip(), current))
-            current = []
-            start = tok.end
             continue
-        if not current:
-            start = tok.start
-        current.append(tok)
-    if current:
-        out.append((text[start:].strip(), current))
-    return out
+        prev = ""
+        if kind == "punct" and text == ";" and not atomic:
+            cuts.append(i)
+    return cuts
 
 
 def substitute_placeholders(text: str, tokens: list[Token], base: int = 0) -> str:
@@ -150,20 +212,20 @@ def substitute_placeholders(text: str, tokens: list[Token], base: int = 0) -> st
     names: dict[str, int] = {}
     last = 0
     count = 0
-    for tok in tokens:
-        if tok.kind != "param" or tok.text.startswith("$"):
+    for kind, word, start, end in tokens:
+        if kind != "param" or word.startswith("$"):
             continue
-        if tok.text.startswith("%("):
-            if tok.text not in names:
+        if word.startswith("%("):
+            if word not in names:
                 count += 1
-                names[tok.text] = count
-            number = names[tok.text]
+                names[word] = count
+            number = names[word]
         else:
             count += 1
             number = count
-        pieces.append(text[last : tok.start - base])
+        pieces.append(text[last : start - base])
         pieces.append(f"${number}")
-        last = tok.end - base
+        last = end - base
     if not pieces:
         return text
     pieces.append(text[last:])
@@ -172,24 +234,28 @@ def substitute_placeholders(text: str, tokens: list[Token], base: int = 0) -> st
 
 _NO_SPACE_BEFORE = frozenset({",", ")", ".", "::", "]", "["})
 _NO_SPACE_AFTER = frozenset({"(", ".", "::", "["})
+_LITERALS = frozenset({"string", "number", "param"})
 
 
 def normalize_tokens(tokens: list[Token]) -> str:
     """Literals and parameters become ``?``; unquoted words are lower-cased; one space apart."""
     parts: list[str] = []
+    append = parts.append
     glue = True
-    for tok in tokens:
-        kind = tok.kind
-        if kind in ("string", "number", "param"):
+    literals = _LITERALS
+    before = _NO_SPACE_BEFORE
+    after = _NO_SPACE_AFTER
+    for kind, text, _, _ in tokens:
+        if kind in literals:
             word = "?"
         elif kind == "ident":
-            word = tok.text.lower()
+            word = text.lower()
         else:
-            word = tok.text
-        if parts and not glue and word not in _NO_SPACE_BEFORE:
-            parts.append(" ")
-        parts.append(word)
-        glue = word in _NO_SPACE_AFTER
+            word = text
+        if not glue and word not in before:
+            append(" ")
+        append(word)
+        glue = word in after
     return "".join(parts)
 
 
