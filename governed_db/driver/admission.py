@@ -158,6 +158,15 @@ class Admission:
         self.pgq: PostgresQuery | None = None
         self.sent = 0
 
+    @classmethod
+    def plain(cls, query: Any) -> Admission:
+        """A pass for a snapshot sent as is (parameters, if any, bound on the server)."""
+        self = cls.__new__(cls)
+        self.query = query
+        self.params = self.merged = self.first = self.pgq = None
+        self.sent = 0
+        return self
+
     def converts(self, query: Any) -> bool:
         """May psycopg convert ``query`` now?"""
         if query is self.query:
@@ -200,8 +209,15 @@ class Plan:
 
 def plan_call(cursor: Any, method: str, query: Any, params: Any) -> Plan:
     """Snapshot ``query`` and list the exact statements ``cursor``'s call will send."""
-    snap, text = snapshot(query, cursor)
     cls = cursor._query_cls
+    if type(query) is str and method not in {"copy", "executemany"}:
+        # The common case: a plain str, parameters bound on the server (or none).
+        if cls is PostgresQuery:
+            text = query if params is None else converted_text(query)
+            return Plan(Admission.plain(query), [(text, params)])
+        if cls is PostgresRawQuery or params is None:
+            return Plan(Admission.plain(query), [(query, params)])
+    snap, text = snapshot(query, cursor)
     if method == "copy":
         if not params:
             return Plan(Admission(snap), [(text, None)])

@@ -103,6 +103,17 @@ def _session_for(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -
     return Session(session_id=uuid.uuid4().hex, params=params)
 
 
+#: id(module globals) -> whether that module may use libpq's real handle.
+_TRUSTED_GLOBALS: dict[int, bool] = {}
+
+
+def _trusted_module(namespace: dict[str, Any]) -> bool:
+    trusted = namespace.get("__name__", "").partition(".")[0] in TRUSTED_ROOTS
+    if len(_TRUSTED_GLOBALS) < 4096:
+        _TRUSTED_GLOBALS[id(namespace)] = trusted  # module namespaces live as long as the process
+    return trusted
+
+
 _NOT_GOVERNED = "this connection has no governor (it was not opened by connect())"
 
 
@@ -111,6 +122,8 @@ class _GovernedFactories:
 
     _gov_state: tuple[Governor, Session] | None
     _gov_pgconn: Any
+    #: The generator a wire-checked cursor just made (``check_wait`` skips it).
+    _gov_checked_gen: Any = None
     _gov_cursor_factory: type[Any]
     _gov_server_cursor_factory: type[Any]
 
@@ -136,9 +149,11 @@ class _GovernedFactories:
     def pgconn(self) -> Any:
         """libpq's connection; outside psycopg and governed_db, a view that cannot send SQL."""
         real = self._gov_pgconn
-        if sys._getframe(1).f_globals.get("__name__", "").partition(".")[0] in TRUSTED_ROOTS:
-            return real
-        return guarded_view(self, real)
+        caller = sys._getframe(1).f_globals
+        trusted = _TRUSTED_GLOBALS.get(id(caller))
+        if trusted is None:
+            trusted = _trusted_module(caller)
+        return real if trusted else guarded_view(self, real)
 
     @pgconn.setter
     def pgconn(self, value: Any) -> None:

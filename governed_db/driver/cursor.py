@@ -52,6 +52,8 @@ __all__ = [
 _NO_GUARD: nullcontext[None] = nullcontext()
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _CONN_OK = pq.ConnStatus.OK
+_SCS = b"standard_conforming_strings"
+_ENC = b"client_encoding"
 
 
 def _server_params(text: str, params: Any) -> Any:
@@ -96,11 +98,13 @@ class GovernedCursorBase(WireChecked):
 
     def _admit(self, method: str, query: Any, params: Any) -> tuple[Plan, list[Ticket | None]]:
         governor, session = self._gov()
-        if self._pgconn.status != _CONN_OK:
+        pgconn = self._pgconn
+        if pgconn.status != _CONN_OK:
             self._conn._check_connection_ok()  # psycopg's own error for a broken connection
         text: str | None = None
         try:
-            check_session_state(self._pgconn)
+            if pgconn.parameter_status(_SCS) != b"on" or pgconn.parameter_status(_ENC) != b"UTF8":
+                check_session_state(pgconn)
             plan = plan_call(self, method, query, params)
         except GovernanceError as exc:
             if isinstance(query, str):
@@ -123,10 +127,12 @@ class GovernedCursorBase(WireChecked):
         self, method: str, query: Any, params: Any
     ) -> tuple[Plan, list[Ticket | None]]:
         governor, session = self._gov()
-        if self._pgconn.status != _CONN_OK:
+        pgconn = self._pgconn
+        if pgconn.status != _CONN_OK:
             self._conn._check_connection_ok()
         try:
-            check_session_state(self._pgconn)
+            if pgconn.parameter_status(_SCS) != b"on" or pgconn.parameter_status(_ENC) != b"UTF8":
+                check_session_state(pgconn)
             plan = plan_call(self, method, query, params)
         except GovernanceError as exc:
             text = str.__getitem__(query, slice(None)) if isinstance(query, str) else None

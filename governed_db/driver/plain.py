@@ -75,6 +75,9 @@ def check_wait(conn: Any, gen: Generator[Any, Any, Any]) -> PlainCall | None:
     pass; their own hooks check the rest. A plain psycopg cursor's statement
     is decided here.
     """
+    if gen is conn._gov_checked_gen:  # a wire-checked cursor's: its own hooks check it
+        conn._gov_checked_gen = None
+        return None
     frame: FrameType | None = getattr(gen, "gi_frame", None)
     if frame is None:
         return None

@@ -62,6 +62,24 @@ class WireChecked:
         )
         refuse(self, error, "execute", _text_of(query))
 
+    # psycopg makes one of these generators per statement and hands it to
+    # ``Connection.wait``; marking it lets ``wait`` skip the frame inspection it
+    # needs for plain psycopg cursors (the hooks below do the checking).
+    def _execute_gen(self, *args: Any, **kwargs: Any) -> Any:
+        return _marked(self, super()._execute_gen(*args, **kwargs))  # type: ignore[misc]
+
+    def _executemany_gen_pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        return _marked(self, super()._executemany_gen_pipeline(*args, **kwargs))  # type: ignore[misc]
+
+    def _executemany_gen_no_pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        return _marked(self, super()._executemany_gen_no_pipeline(*args, **kwargs))  # type: ignore[misc]
+
+    def _stream_send_gen(self, *args: Any, **kwargs: Any) -> Any:
+        return _marked(self, super()._stream_send_gen(*args, **kwargs))  # type: ignore[misc]
+
+    def _start_copy_gen(self, *args: Any, **kwargs: Any) -> Any:
+        return _marked(self, super()._start_copy_gen(*args, **kwargs))  # type: ignore[misc]
+
     def _convert_query(self, query: Any, params: Any = None) -> Any:
         admission = self._gov_pass
         if admission is None or not admission.converts(query):
@@ -99,6 +117,9 @@ class WireCheckedServer(WireChecked):
 
     __slots__ = ()
 
+    def _declare_gen(self, *args: Any, **kwargs: Any) -> Any:
+        return _marked(self, super()._declare_gen(*args, **kwargs))  # type: ignore[misc]
+
     def _make_declare_statement(self, query: Any) -> Any:
         admission = self._gov_pass
         if admission is None or query is not admission.query:
@@ -106,6 +127,12 @@ class WireCheckedServer(WireChecked):
         declare = super()._make_declare_statement(query)  # type: ignore[misc]
         admission.query = declare  # the DECLARE built around it is what psycopg converts
         return declare
+
+
+def _marked(cursor: Any, gen: Any) -> Any:
+    """Remember ``gen`` on the connection as a wire-checked cursor's (see ``check_wait``)."""
+    cursor._conn._gov_checked_gen = gen
+    return gen
 
 
 def connection_ok(cursor: Any) -> bool:
