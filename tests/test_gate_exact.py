@@ -445,3 +445,12 @@ def test_pool_on_governed_connections_still_works(dsn: str) -> None:
         pool.check()
         with pool.connection() as conn:
             assert conn.execute("select count(*) from orders").fetchone() == (5,)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"identity": "robot:x"}, {"identity": "agent:x"}, {"environment": "prod"}, {"policy": {}}],
+)
+def test_governor_with_other_governance_keywords_is_an_error(dsn: str, extra: Any) -> None:
+    with pytest.raises(TypeError, match="either governor="):
+        governed_db.connect(dsn, governor=governed_db.Governor(), **extra)

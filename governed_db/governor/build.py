@@ -86,8 +86,11 @@ def build_governor(
 ) -> Governor:
     """``governor`` as given, else a gate for ``policy`` (see ``governed_db.connect``)."""
     if governor is not None:
-        if policy is not None or audit is not None:
-            raise TypeError("connect() takes either policy=/audit= or governor=, not both")
+        if policy is not None or audit is not None or identity is not None or environment:
+            raise TypeError(
+                "connect() takes either governor= or policy=/audit=/identity=/environment=, "
+                "not both: a governor= decides by its own policy and identity"
+            )
         if not isinstance(governor, Governor):
             raise TypeError(
                 f"governor= must be a governed_db.Governor, not {type(governor).__name__}"
