@@ -1,0 +1,230 @@
+"""The mask plan: for each result column, what happens to its values.
+
+:class:`MaskRules` compiles an ordered list of already-filtered rules once (per
+policy and connection); :meth:`MaskRules.plan` turns a result's column
+identities into a frozen :class:`MaskPlan`, cached by those identities. For
+each column, the first rule that matches it by ``columns``/``column_names``
+decides: mask it whole with the rule's method, or reveal it. Other columns of
+a text-like type are scanned by the detectors of the detector rules whose
+scope covers them (the first rule naming a detector decides its method, or
+turns it off with ``reveal``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from governed_db.masking.detectors import PhoneDetector, detector
+from governed_db.masking.keys import MaskingKey, load_masking_key
+from governed_db.masking.methods import MaskFn, bind
+from governed_db.masking.rules import MaskRule
+from governed_db.masking.scan import KeyRule, Scanner, SpanRule
+
+if TYPE_CHECKING:
+    from governed_db.masking.apply import RowMasker
+    from governed_db.masking.memory import MaskedValues
+
+__all__ = ["NOT_TEXT_OIDS", "TEXT_OIDS", "ColumnIdentity", "ColumnPlan", "MaskPlan", "MaskRules"]
+
+#: Type OIDs whose values are plain ``str`` (text, varchar, bpchar, name, unknown, xml).
+TEXT_OIDS = frozenset({25, 1043, 1042, 19, 705, 142})
+#: Type OIDs that never hold text, so detectors skip them: bool, bytea, integers,
+#: floats, numeric, money, network and time types, uuid, bit strings, geometry.
+#: (A number inside JSON or an array is still checked for a card number.)
+NOT_TEXT_OIDS = frozenset({
+    16, 17, 20, 21, 23, 26, 700, 701, 1700, 790, 869, 650, 829, 774, 1082, 1083, 1114,
+    1184, 1186, 1266, 2950, 3220, 1560, 1562, 600, 601, 602, 603, 604, 628, 718,
+})  # fmt: skip
+
+KeySource = Callable[[], MaskingKey]
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnIdentity:
+    """A result column: its result name, its source (None when computed) and type OID."""
+
+    name: str
+    source: str | None = None
+    type_oid: int | None = None
+
+    @property
+    def source_name(self) -> str | None:
+        """The source column's own name (the last part of ``source``)."""
+        return None if self.source is None else self.source.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnPlan:
+    """What happens to one column: ``untouched``, ``mask`` (whole), ``scan`` or ``reveal``."""
+
+    index: int
+    column: ColumnIdentity
+    action: str
+    rule_id: str | None = None
+    method: str | None = None
+    detectors: tuple[str, ...] = ()
+    mask: MaskFn | None = field(default=None, repr=False, compare=False)
+    scanner: Scanner | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def text_only(self) -> bool:
+        """True if the column's type says its values are plain strings."""
+        return self.column.type_oid in TEXT_OIDS
+
+
+@dataclass(frozen=True, slots=True)
+class MaskPlan:
+    """The per-column actions for one result shape; frozen and shared between results."""
+
+    columns: tuple[ColumnPlan, ...]
+
+    @property
+    def needs_masking(self) -> bool:
+        """False when every column is untouched or revealed: use the row maker as is."""
+        return any(c.action in ("mask", "scan") for c in self.columns)
+
+    def start(self, memory: MaskedValues | None = None) -> RowMasker:
+        """A masker for one result: applies the plan, counts, remembers what it emitted."""
+        from governed_db.masking.apply import RowMasker
+
+        return RowMasker(self, memory)
+
+    def apply(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        """One row, masked (no counting: use :meth:`start` for that)."""
+        return self.start().apply(row)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The result's columns for an audit record: name, source (or ``computed``), action."""
+        out = []
+        for c in self.columns:
+            item: dict[str, Any] = {"name": c.column.name, "source": c.column.source or "computed"}
+            item["action"] = c.action
+            if c.rule_id:
+                item["rule"] = c.rule_id
+            out.append(item)
+        return out
+
+
+class MaskRules:
+    """Ordered rules compiled once: methods bound, detectors built, scanners shared.
+
+    ``key_source`` gives the masking key to ``hash`` (default: load it from the
+    usual places, see :mod:`governed_db.masking.keys`); ``phone_regions`` the
+    regions whose national phone formats count; ``max_chars`` and ``budget``
+    bound the work on one value.
+    """
+
+    __slots__ = ("_fns", "_plans", "_regions", "_scanners", "budget", "key_source",
+                 "max_chars", "rules")  # fmt: skip
+
+    def __init__(
+        self,
+        rules: Sequence[MaskRule],
+        *,
+        key_source: KeySource | None = None,
+        phone_regions: Sequence[str] = ("US",),
+        max_chars: int = 1_000_000,
+        budget: float = 0.25,
+    ) -> None:
+        self.rules = tuple(rules)
+        self.key_source = key_source or _default_key
+        self.max_chars = max_chars
+        self.budget = budget
+        self._regions = tuple(phone_regions)
+        self._fns: dict[tuple[str, str], MaskFn] = {}
+        self._scanners: dict[tuple[tuple[str, str], ...], Scanner] = {}
+        self._plans: dict[tuple[ColumnIdentity, ...], MaskPlan] = {}
+        for rule in self.rules:  # bind now: bad options fail at load time
+            if rule.action == "mask":
+                self._fn(rule, rule.category or "masked")
+
+    def _fn(self, rule: MaskRule, category: str) -> MaskFn:
+        key = (rule.id, category)
+        fn = self._fns.get(key)
+        if fn is None:
+            fn = self._fns[key] = bind(
+                rule.method, category=category, options=rule.options, key_source=self.key_source
+            )
+        return fn
+
+    def plan(self, columns: Sequence[ColumnIdentity]) -> MaskPlan:
+        """The plan for a result with these columns (cached)."""
+        key = tuple(columns)
+        found = self._plans.get(key)
+        if found is None:
+            found = MaskPlan(tuple(self._column(i, c) for i, c in enumerate(key)))
+            if len(self._plans) >= 1024:
+                self._plans.clear()
+            self._plans[key] = found
+        return found
+
+    def _column(self, index: int, col: ColumnIdentity) -> ColumnPlan:
+        source_name = col.source_name
+        for rule in self.rules:
+            if rule.detectors or not rule.matches(col.source, col.name, source_name):
+                continue
+            if rule.action == "reveal":
+                return ColumnPlan(index, col, "reveal", rule.id)
+            fn = self._fn(rule, rule.category or "masked")
+            return ColumnPlan(index, col, "mask", rule.id, rule.method, mask=fn)
+        if col.type_oid in NOT_TEXT_OIDS:
+            return ColumnPlan(index, col, "untouched")
+        chosen: dict[str, MaskRule] = {}
+        for rule in self.rules:
+            if not rule.detectors or (rule.scope == "computed" and col.source is not None):
+                continue
+            if rule.matches_columns and not rule.matches(col.source, col.name, source_name):
+                continue
+            for name in rule.detectors:
+                chosen.setdefault(name, rule)
+        picked = tuple((n, r.id) for n, r in chosen.items() if r.action == "mask")
+        if not picked:
+            return ColumnPlan(index, col, "untouched")
+        scanner = self._scanner(picked)
+        return ColumnPlan(
+            index,
+            col,
+            "scan",
+            picked[0][1],
+            detectors=tuple(n for n, _ in picked),
+            scanner=scanner,
+        )
+
+    def _scanner(self, picked: tuple[tuple[str, str], ...]) -> Scanner:
+        found = self._scanners.get(picked)
+        if found is not None:
+            return found
+        by_id = {r.id: r for r in self.rules}
+        entries = []
+        for name, rule_id in picked:
+            rule = by_id[rule_id]
+            det = PhoneDetector(self._regions) if name == "phone" else detector(name)
+            fn = self._fn(rule, det.category)
+            entries.append(SpanRule(det, fn, rule.id, rule.method))
+        keys = [
+            KeyRule(
+                r.column_names,
+                None if r.action == "reveal" else self._fn(r, r.category or "masked"),
+                r.id,
+                r.method if r.action == "mask" else "reveal",
+            )
+            for r in self.rules
+            if r.column_names and not r.detectors
+        ]
+        found = Scanner(entries, keys, max_chars=self.max_chars, budget=self.budget)
+        self._scanners[picked] = found
+        return found
+
+
+def _default_key() -> MaskingKey:
+    from governed_db.errors import GovernanceError
+
+    key = load_masking_key()
+    if key is None:
+        raise GovernanceError(
+            "the 'hash' masking method needs a masking key and none is set up: create one "
+            "with governed_db.masking.init_masking_key() or set GOVERNED_DB_MASKING_KEY"
+        )
+    return key
