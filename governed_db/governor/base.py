@@ -61,6 +61,8 @@ class Session:
     settings: Mapping[str, str] = field(default_factory=dict)
     #: The audit trail's handle for this session, when audit is on.
     audit: Any = None
+    #: What each prepared statement name runs on this connection (``PREPARE``).
+    prepared: dict[str, Any] = field(default_factory=dict)
 
 
 class Call(NamedTuple):
@@ -91,6 +93,8 @@ class Ticket:
     lock_timeout: str | None = None
     #: Whatever the governor wants back in ``settle`` (audit reference, ...).
     ref: Any = None
+    #: Changes the statement makes to the session's prepared statements, if any.
+    session_changes: Any = None
 
     @property
     def guarded(self) -> bool:

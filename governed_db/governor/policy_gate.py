@@ -16,6 +16,7 @@ from governed_db.audit import AuditTrail
 from governed_db.errors import BlastRadiusExceeded
 from governed_db.governor.audit_bridge import AuditBridge
 from governed_db.governor.base import Call, EstimateNeeded, Governor, Session, Ticket
+from governed_db.governor.session_rules import Changes, apply, dynamic, hard_rule, with_prepared
 from governed_db.identity import Identity, current_identity
 from governed_db.policy import Context, Decision, DecisionCache, Policy, decide, violation
 from governed_db.sql import Facts, analyze
@@ -170,6 +171,10 @@ class PolicyGovernor(Governor):
         if plan is None or estimated_rows is not None:
             plan = self._plan(session.environment, identity, query, estimated_rows)
         decision, facts, max_rows, lock_timeout = plan
+        changes = None
+        if dynamic(facts):
+            decision, facts, changes = self._prepared(session, identity, facts, estimated_rows)
+            max_rows, lock_timeout = self._limits(facts, session.environment)
         call = Call(session, method, query, params, cursor_name)
         audit = self._audit
         if decision.refuses:
@@ -177,9 +182,21 @@ class PolicyGovernor(Governor):
                 audit.refused(session, identity, query, params, facts, decision)
             raise violation(decision, query, facts)
         ticket = Ticket(call, decision=decision, max_rows=max_rows, lock_timeout=lock_timeout)
+        ticket.session_changes = changes
         if audit is not None:
             ticket.ref = audit.intent(session, identity, query, params, facts, decision)
         return ticket
+
+    def _prepared(
+        self, session: Session, identity: Identity, facts: Facts, estimated_rows: int | None
+    ) -> tuple[Decision, Facts, Changes]:
+        """Decide a statement that prepares, executes or deallocates on this session."""
+        facts, changes = with_prepared(facts, session.prepared)
+        context = self._context(session.environment, identity)
+        decision = hard_rule(facts, session.environment) or self._decide(
+            facts.text, facts, context, estimated_rows, cache=False
+        )
+        return decision, facts, changes
 
     def _plan(
         self, environment: str, identity: Identity, query: str, estimated_rows: int | None
@@ -188,7 +205,9 @@ class PolicyGovernor(Governor):
         facts = analyze(query)
         decision = self.cache.get(query, context) if estimated_rows is None else None
         if decision is None:
-            decision = self._decide(query, facts, context, estimated_rows)
+            decision = hard_rule(facts, environment) or self._decide(
+                query, facts, context, estimated_rows
+            )
         plan = (decision, facts, *self._limits(facts, environment))
         if decision.cacheable and not decision.timed and estimated_rows is None:
             if len(self._hot) >= self.cache.maxsize:
@@ -197,13 +216,20 @@ class PolicyGovernor(Governor):
         return plan
 
     def _decide(
-        self, query: str, facts: Facts, context: Context, estimated_rows: int | None
+        self,
+        query: str,
+        facts: Facts,
+        context: Context,
+        estimated_rows: int | None,
+        *,
+        cache: bool = True,
     ) -> Decision:
         if estimated_rows is None:
             if self.policy.needs_estimate(facts, context) and facts.statement_count == 1:
                 raise EstimateNeeded
             decision = decide(self.policy, facts, context)
-            self.cache.put(query, context, decision)
+            if cache:
+                self.cache.put(query, context, decision)
             return decision
         if estimated_rows < 0:
             # A rule depends on the size and the planner could not say: fail closed.
@@ -264,6 +290,8 @@ class PolicyGovernor(Governor):
         error: BaseException | None,
         rows_returned: int | None = None,
     ) -> None:
+        if ticket.session_changes:
+            apply(ticket.call.session.prepared, ticket.session_changes, error is None)
         if self.audit is not None:
             self.audit.outcome(ticket, rowcount, error, rows_returned)
 

@@ -25,9 +25,29 @@ class StatementFacts:
     """One statement of a query string.
 
     ``operation`` is the most consequential effect anywhere in the statement
-    (``WITH d AS (DELETE ...) SELECT`` is a ``delete``). Table names are
-    schema-qualified (``public.orders`` for an unqualified ``orders``), with
-    CTE names and aliases resolved away.
+    (``WITH d AS (DELETE ...) SELECT`` is a ``delete``); ``effects`` holds every
+    operation it performs (``INSERT ... ON CONFLICT DO UPDATE``: insert and
+    update), and ``statement_class`` is the riskiest class among them. Table
+    names are schema-qualified (``public.orders`` for an unqualified ``orders``),
+    with CTE names and aliases resolved away.
+
+    - ``effects``: operations performed anywhere, ``operation`` included; a plain
+      ``select`` part is left out when anything else happens.
+    - ``row_locks``: ``FOR UPDATE`` / ``NO KEY UPDATE`` / ``SHARE`` / ``KEY SHARE``
+      anywhere, as "update", "no key update", "share", "key share";
+      ``lock_waits``: "nowait" and/or "skip locked" on them.
+    - ``explain_analyze``: an EXPLAIN that runs the statement it explains.
+    - ``prepares``: ``PREPARE name AS stmt`` (the facts are stmt's); ``executes``:
+      ``EXECUTE name`` (opaque here: the gate knows what name was prepared as);
+      ``deallocates``: ``DEALLOCATE name`` (``"*"`` for ALL, DISCARD ALL). Names as
+      the server folds them.
+    - ``settings``: configuration parameters changed (SET, RESET, set_config(),
+      ALTER SYSTEM/ROLE/DATABASE/FUNCTION ... SET), lower-cased; ``"*"`` for
+      all or a name that cannot be known before it runs.
+    - ``objects``: kinds of object CREATE/ALTER/DROP act on ("table", "function",
+      ...; see ``OBJECT_KINDS``); ``alter_actions``: what an ALTER does to a
+      table ("drop_column", "alter_type", "alter_type_using", "rename", ...;
+      see ``ALTER_ACTIONS``).
     """
 
     operation: str
@@ -39,6 +59,16 @@ class StatementFacts:
     has_limit: bool = False
     functions: frozenset[str] = frozenset()
     opaque: bool = False
+    effects: frozenset[str] = frozenset()
+    row_locks: frozenset[str] = frozenset()
+    lock_waits: frozenset[str] = frozenset()
+    explain_analyze: bool = False
+    prepares: str | None = None
+    executes: str | None = None
+    deallocates: str | None = None
+    settings: frozenset[str] = frozenset()
+    objects: frozenset[str] = frozenset()
+    alter_actions: frozenset[str] = frozenset()
     text: str = ""
     normalized: str = ""
     fingerprint: str = ""
@@ -77,3 +107,13 @@ class Facts:
     def tables_written(self) -> frozenset[str]:
         """Tables written by any statement."""
         return frozenset().union(*(s.tables_written for s in self.statements))
+
+    @property
+    def effects(self) -> frozenset[str]:
+        """Operations performed by any statement."""
+        return frozenset().union(*(s.effects for s in self.statements))
+
+    @property
+    def settings(self) -> frozenset[str]:
+        """Configuration parameters changed by any statement (``"*"``: unknown or all)."""
+        return frozenset().union(*(s.settings for s in self.statements))
