@@ -19,7 +19,7 @@ __all__ = ["MaskedValues"]
 
 # Tokens of SQL text or of a text parameter, and string literals of SQL text.
 _TOKEN = re.compile(r"""[^\s'"(),;=|]+""")
-_LITERAL = re.compile(r"'((?:[^']|'')*)'|\$([A-Za-z_]\w*)?\$(.*?)\$\2\$", re.DOTALL)
+_LITERAL = re.compile(r"'((?:[^']|'')*)'|\$([A-Za-z_]\w*|)\$(.*?)\$\2\$", re.DOTALL)
 _TRIM = ".,:;!?<>[]{}`"
 
 

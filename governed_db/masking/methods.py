@@ -164,8 +164,8 @@ def keep(text: str, first: int, last: int) -> str:
     n = len(text)
     if n < 3:
         return "***"
-    while first + last > n - 3:
-        if last > first or (last and not first):
+    while first + last > n - 3:  # give up kept characters, the larger side first
+        if last >= first:
             last -= 1
         else:
             first -= 1
@@ -310,15 +310,20 @@ class MaskingError(GovernanceError):
     def __init__(
         self, rule_id: str, method_name: str, cause: str, column: str | None = None
     ) -> None:
+        where = f" on column {column!r}" if column else ""
+        super().__init__(
+            f"masking rule {rule_id!r} (method {method_name!r}) failed{where}: {cause}; "
+            "the fetch was refused so that no unmasked value is returned (fail closed)",
+            rule_id=rule_id,
+            hint="Fix the masking method, or mask this column with a built-in method.",
+        )
         self.rule_id: str = rule_id
         self.method: str = method_name
         self.column: str | None = column
         self.cause: str = cause
-        where = f" on column {column!r}" if column else ""
-        super().__init__(
-            f"masking rule {rule_id!r} (method {method_name!r}) failed{where}: {cause}; "
-            "the fetch was refused so that no unmasked value is returned (fail closed)"
-        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.rule_id, self.method, self.cause, self.column))
 
     def at(self, column: str) -> MaskingError:
         """The same error, naming ``column``."""

@@ -7,8 +7,10 @@ a column-name rule matches has its value masked whole. Many values are
 scanned at once (:meth:`Scanner.scan_values`): one trigger pass over all of
 them, then the precise detectors only where a trigger fired.
 
-A value longer than ``max_chars``, or whose detectors run past ``budget``
-seconds, is masked whole (``[REDACTED:unscanned]``): fail closed.
+Where a trigger fires in a value longer than ``max_chars``, or the detectors
+run past ``budget`` seconds on a value, it is masked whole
+(``[REDACTED:unscanned]``): fail closed. (A value where no trigger fires is
+clean whatever its length: the trigger pass is linear.)
 """
 
 from __future__ import annotations
@@ -161,6 +163,9 @@ class Scanner:
         for i, v in enumerate(values):
             t = type(v)
             if t is str:
+                if "\x00" in v:
+                    rewrite.add(i)
+                    continue
                 texts.append(v)
                 ends.append(len(texts))
                 owners.append(i)

