@@ -109,7 +109,10 @@ class RowMasker:
         for scanner, cols, text_only in self._groups:
             values = [row[c.index] for c in cols]
             try:
-                found = scanner.scan_row(values) if text_only else scanner.scan_values(values)
+                if text_only:
+                    found = scanner.scan_texts(values, trusted=True)
+                else:
+                    found = scanner.scan_values(values)
             except MaskingError as exc:
                 raise exc.at(", ".join(c.column.name for c in cols)) from None
             for k, f in found.items():
@@ -119,10 +122,34 @@ class RowMasker:
         return row
 
     def wrap(self, make_row: RowMaker) -> RowMaker:
-        """``make_row`` itself when nothing needs masking, else a maker that masks first."""
+        """``make_row`` itself when nothing needs masking, else a maker that masks first.
+
+        When the only work is scanning plain-text columns (the baseline on
+        ordinary tables) the maker runs one trigger pass over the row's texts
+        and does nothing more unless it fires.
+        """
         if not (self._mask or self._scan):
             return make_row
         apply_list = self.apply_list
+        if not self._mask and len(self._groups) == 1 and self._groups[0][2]:
+            scanner, cols, _ = self._groups[0]
+            fires = scanner.fires
+            pick: Callable[[Sequence[Any]], Any]
+            if len(cols) == 1:
+                index = cols[0].index
+
+                def pick(values: Sequence[Any]) -> tuple[Any, ...]:
+                    return (values[index],)
+
+            else:
+                pick = itemgetter(*(c.index for c in cols))
+
+            def make_scanned(values: Sequence[Any]) -> Any:
+                if fires(pick(values)):
+                    values = apply_list(values if type(values) is list else list(values))
+                return make_row(values)
+
+            return make_scanned
 
         def make(values: Sequence[Any]) -> Any:
             return make_row(apply_list(values if type(values) is list else list(values)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["ENGINE", "TriggerEngine"]
@@ -40,7 +40,7 @@ def _options(*, capture: bool) -> Any:
 class TriggerEngine:
     """Compiled triggers, each owned by an index (the detector entry it stands for)."""
 
-    __slots__ = ("_owners", "_patterns", "_re2_any", "_re2_match", "_re2_set", "_sre")
+    __slots__ = ("_owners", "_patterns", "_re2_any", "_re2_match", "_re2_set", "_sre", "fires")
 
     def __init__(self, triggers: Sequence[tuple[str, int]]) -> None:
         self._owners = tuple(owner for _, owner in triggers)
@@ -49,6 +49,7 @@ class TriggerEngine:
         self._re2_match: Any = None
         self._re2_set: Any = None
         self._sre = tuple(re.compile(p) for p in self._patterns)
+        self.fires: Callable[[Sequence[Any]], bool] = self._fires
         if _re2 is not None and self._patterns:
             combined = "|".join(f"(?:{p})" for p in self._patterns)
             self._re2_any = _re2.compile(combined, options=_options(capture=False))
@@ -62,6 +63,16 @@ class TriggerEngine:
                     return None if span[0] < 0 else span
 
                 self._re2_match = match
+
+                def fires(texts: Sequence[Any]) -> bool:
+                    try:
+                        joined = _SEP.join(texts)
+                    except TypeError:
+                        joined = _SEP.join(map(str, texts))
+                    buf = joined.encode("utf-8", "surrogatepass")
+                    return bool(raw_match(anchor, buf, 0, len(buf))[0][0] >= 0)
+
+                self.fires = fires
             self._re2_set = _re2.Set.SearchSet(_options(capture=False))
             for p in self._patterns:
                 self._re2_set.Add(p)
@@ -104,6 +115,22 @@ class TriggerEngine:
                 break
             pos = nxt + 1
         return out
+
+    def _fires(self, texts: Sequence[Any]) -> bool:
+        """True if a trigger fires in any of a few texts (one row's); Nones are skipped.
+
+        Also available as ``fires``, which is a tighter closure when re2 is there.
+        """
+        if not self._patterns:
+            return False
+        try:
+            joined = _SEP.join(texts)
+        except TypeError:
+            joined = _SEP.join(map(str, texts))
+        if self._re2_any is None:
+            return any(p.search(joined) is not None for p in self._sre)
+        buf = joined.encode("utf-8", "surrogatepass")
+        return self._search(buf, 0) is not None
 
     def _sre_candidates(self, joined: str) -> list[int]:
         found: set[int] = set()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from governed_db.masking.detectors import Detector, ScanTimeout
@@ -90,7 +90,7 @@ def _escape(c: str) -> str:
 class Scanner:
     """Detectors with their methods, and JSON key rules, compiled for scanning."""
 
-    __slots__ = ("_card", "_clean", "_engine", "_fallback", "_key_cache", "_keys", "_rules",
+    __slots__ = ("_card", "_engine", "_fallback", "_key_cache", "_keys", "_rules",
                  "budget", "max_chars")  # fmt: skip
 
     def __init__(
@@ -104,7 +104,6 @@ class Scanner:
         self._rules = tuple(rules)
         self._keys = tuple(key_rules)
         self._key_cache: dict[str, KeyRule | None] = {}
-        self._clean: set[str] = set()
         self.max_chars = max_chars
         self.budget = budget
         fallback = self._rules[0] if self._rules else None
@@ -135,24 +134,10 @@ class Scanner:
                     out[i] = found
         return out
 
-    def scan_row(self, texts: Sequence[Any]) -> dict[int, Found]:
-        """:meth:`scan_texts` for the few texts of one row, remembering short clean texts.
-
-        Ordinary data repeats (statuses, names, cities): a text seen clean
-        before is not scanned again. The memory holds at most 50,000 texts of
-        at most 200 characters, none of them sensitive.
-        """
-        clean = self._clean
-        todo = [t for t in texts if t is not None and t not in clean]
-        if not todo:
-            return {}
-        found = self.scan_texts(texts, trusted=True)
-        if len(clean) > 50_000:
-            clean.clear()
-        for i, t in enumerate(texts):
-            if i not in found and type(t) is str and len(t) <= 200:
-                clean.add(t)
-        return found
+    @property
+    def fires(self) -> Callable[[Sequence[Any]], bool]:
+        """``fires(texts)``: True if a trigger fires in any of a row's texts (or Nones)."""
+        return self._engine.fires
 
     def scan_values(self, values: Sequence[Any]) -> dict[int, Found]:
         """Like :meth:`scan_texts` for values of any type: text, JSON, arrays, numbers."""
