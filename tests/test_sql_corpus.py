@@ -28,6 +28,26 @@ FIELDS = (
     "has_limit",
     "opaque",
     "functions",
+    "effects",
+    "row_locks",
+    "lock_waits",
+    "explain_analyze",
+    "prepares",
+    "executes",
+    "deallocates",
+    "settings",
+    "objects",
+    "alter_actions",
+)
+SETS = (
+    "tables_read",
+    "tables_written",
+    "functions",
+    "row_locks",
+    "lock_waits",
+    "settings",
+    "objects",
+    "alter_actions",
 )
 DECISIONS = ("allow", "block", "require_approval", "observe")
 SEVERITY = {"allow": 0, "observe": 0, "require_approval": 1, "block": 2}
@@ -55,30 +75,25 @@ def expected_statements(entry: dict[str, Any]) -> list[dict[str, Any]]:
         full = {
             "operation": label["operation"],
             "class": label["class"],
-            "tables_read": frozenset(label.get("tables_read", [])),
-            "tables_written": frozenset(label.get("tables_written", [])),
             "has_where": label.get("has_where", False),
             "where_is_trivial": label.get("where_is_trivial", False),
             "has_limit": label.get("has_limit", False),
             "opaque": label.get("opaque", False),
-            "functions": frozenset(label.get("functions", [])),
+            "effects": frozenset(label.get("effects", [label["operation"]])),
+            "explain_analyze": label.get("explain_analyze", False),
+            "prepares": label.get("prepares"),
+            "executes": label.get("executes"),
+            "deallocates": label.get("deallocates"),
         }
+        full.update({key: frozenset(label.get(key, [])) for key in SETS})
         out.append(full)
     return out
 
 
 def observed(s: StatementFacts) -> dict[str, Any]:
-    return {
-        "operation": s.operation,
-        "class": s.statement_class,
-        "tables_read": s.tables_read,
-        "tables_written": s.tables_written,
-        "has_where": s.has_where,
-        "where_is_trivial": s.where_is_trivial,
-        "has_limit": s.has_limit,
-        "opaque": s.opaque,
-        "functions": s.functions,
-    }
+    out = {key: getattr(s, key) for key in FIELDS if key != "class"}
+    out["class"] = s.statement_class
+    return out
 
 
 def mismatches(entry: dict[str, Any], facts: Facts) -> list[str]:
@@ -103,16 +118,34 @@ def conservative(entry: dict[str, Any], facts: Facts) -> bool:
     )
 
 
+CODE = {"function", "procedure", "routine", "aggregate", "rule", "trigger", "event_trigger",
+        "operator", "cast", "language", "transform"}  # fmt: skip
+DESTRUCTIVE = {"drop_column", "alter_type_using", "rename", "disable_trigger",
+               "disable_row_security"}  # fmt: skip
+SETTINGS = {"search_path", "session_replication_role", "transform_null_equals",
+            "standard_conforming_strings", "role", "session_authorization", "*"}  # fmt: skip
+
+
 def rule_decision(labels: list[dict[str, Any]]) -> str:
-    """The decision the labels imply under the corpus rules (env prod, human actor)."""
+    """The decision the labels imply under policies.example.yaml (env prod, human actor)."""
     worst = "allow"
     for s in labels:
-        unguarded = not s["has_where"] or s["where_is_trivial"]
-        if s["operation"] in ("drop", "truncate") or (
-            s["operation"] in ("delete", "update") and unguarded
+        effects = s["effects"]
+        if (
+            effects & {"drop", "truncate"}
+            or ("delete" in effects and not s["has_where"])
+            or ("update" in effects and not s["has_where"])
+            or (effects & {"delete", "update"} and s["where_is_trivial"])
         ):
             verdict = "block"
-        elif s["opaque"] or s["operation"] == "copy_program" or s["functions"]:
+        elif (
+            (effects & {"create", "alter"} and s["objects"] & CODE)
+            or ("table" in s["objects"] and s["alter_actions"] & DESTRUCTIVE)
+            or s["settings"] & SETTINGS
+            or "copy_program" in effects
+            or s["functions"]
+            or s["opaque"]
+        ):
             verdict = "require_approval"
         else:
             verdict = "allow"

@@ -105,6 +105,10 @@ def _placeholders(rule: Rule, s: StatementFacts, count: int, context: Context) -
         "actor_kind": identity.kind if identity is not None else "(unknown)",
         "estimated_rows": "unknown" if estimate is None else f"{estimate:,}",
         "statement_count": count,
+        "effects": ", ".join(sorted(s.effects or (s.operation,))),
+        "settings": ", ".join(sorted(s.settings)) if s.settings else "(none)",
+        "objects": ", ".join(sorted(s.objects)) if s.objects else "(none)",
+        "alter_actions": ", ".join(sorted(s.alter_actions)) if s.alter_actions else "(none)",
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
@@ -135,9 +135,30 @@ class Threshold:
         )
 
 
+def _all_or_any(values: Iterable[str], test: Callable[[str], bool], every: bool) -> bool:
+    """Any value passes ``test``; with ``every``, there is one and all of them pass."""
+    if every:
+        found = False
+        for value in values:
+            if not test(value):
+                return False
+            found = True
+        return found
+    return any(test(value) for value in values)
+
+
 @dataclass(frozen=True, slots=True)
 class Conditions:
-    """A rule's ``when``: every given condition must hold (None = any)."""
+    """A rule's ``when``: every given condition must hold (None = any).
+
+    Conditions over a statement's sets (operations: its ``effects``; tables,
+    functions, settings, objects, alter_actions) hold when ANY member matches.
+    With ``every`` (set for allow and observe rules, which let a statement
+    through before later rules see it) they hold only when the statement has
+    such members and ALL of them match: ``allow`` on ``operation: insert`` does
+    not let the update of an upsert through, nor ``tables_written: scratch.*``
+    a statement that also writes elsewhere.
+    """
 
     environments: frozenset[str] | None = None
     actors: frozenset[str] | None = None
@@ -156,6 +177,12 @@ class Conditions:
     max_statements: int | None = None
     time: TimeWindow | None = None
     estimated_rows: Threshold | None = None
+    locks_rows: bool | None = None
+    explain_analyze: bool | None = None
+    settings: GlobSet | None = None
+    objects: frozenset[str] | None = None
+    alter_actions: frozenset[str] | None = None
+    every: bool = False
 
     @property
     def dynamic(self) -> bool:
@@ -170,7 +197,7 @@ class Conditions:
         parts: list[str] = []
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
-            if value is None:
+            if value is None or name == "every":
                 continue
             if isinstance(value, frozenset):
                 text = ",".join(sorted(map(str, value)))
@@ -202,8 +229,11 @@ class Conditions:
             return False
         if self.max_statements is not None and count > self.max_statements:
             return False
-        if self.operations is not None and s.operation not in self.operations:
-            return False
+        every = self.every
+        if self.operations is not None:
+            effects = s.effects or (s.operation,)
+            if not _all_or_any(effects, self.operations.__contains__, every):
+                return False
         if self.classes is not None and s.statement_class not in self.classes:
             return False
         if self.has_where is not None and s.has_where != self.has_where:
@@ -214,17 +244,37 @@ class Conditions:
             return False
         if self.opaque is not None and s.opaque != self.opaque:
             return False
-        if self.tables is not None and not (
-            self.tables.matches_any(s.tables_written) or self.tables.matches_any(s.tables_read)
+        if self.locks_rows is not None and bool(s.row_locks) != self.locks_rows:
+            return False
+        if self.explain_analyze is not None and s.explain_analyze != self.explain_analyze:
+            return False
+        if self.tables is not None and not _all_or_any(
+            s.tables_written | s.tables_read, self.tables.matches, every
         ):
             return False
-        if self.tables_read is not None and not self.tables_read.matches_any(s.tables_read):
-            return False
-        if self.tables_written is not None and not self.tables_written.matches_any(
-            s.tables_written
+        if self.tables_read is not None and not _all_or_any(
+            s.tables_read, self.tables_read.matches, every
         ):
             return False
-        return self.functions is None or self.functions.matches_any(s.functions)
+        if self.tables_written is not None and not _all_or_any(
+            s.tables_written, self.tables_written.matches, every
+        ):
+            return False
+        if self.functions is not None and not _all_or_any(
+            s.functions, self.functions.matches, every
+        ):
+            return False
+        if self.settings is not None:
+            settings = self.settings
+            if not _all_or_any(s.settings, lambda v: v == "*" or settings.matches(v), every):
+                return False
+        if self.objects is not None and not _all_or_any(
+            s.objects, self.objects.__contains__, every
+        ):
+            return False
+        return self.alter_actions is None or _all_or_any(
+            s.alter_actions, self.alter_actions.__contains__, every
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from governed_db.identity import KINDS
 from governed_db.policy.model import ACTIONS, Conditions, GlobSet, Rule, Threshold, TimeWindow
 from governed_db.policy.schema import Field, Reader, parse_glob_list
-from governed_db.sql import OPERATIONS, STATEMENT_CLASSES
+from governed_db.sql import ALTER_ACTIONS, OBJECT_KINDS, OPERATIONS, STATEMENT_CLASSES
 
-__all__ = ["PLACEHOLDERS", "parse_rules"]
+__all__ = ["PERMISSIVE", "PLACEHOLDERS", "parse_rules"]
 
 #: Placeholders a rule's ``message`` and ``hint`` may use.
 PLACEHOLDERS = frozenset(
@@ -30,8 +30,15 @@ PLACEHOLDERS = frozenset(
         "actor_kind",
         "estimated_rows",
         "statement_count",
+        "effects",
+        "settings",
+        "objects",
+        "alter_actions",
     }
 )
+#: Actions that let a statement through before later rules see it: their set-valued
+#: conditions must hold for every member (see ``Conditions``).
+PERMISSIVE = frozenset({"allow", "observe"})
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAYS = {name: i for i, day in enumerate(_WEEK) for name in (day, day[:3])}
@@ -70,7 +77,9 @@ def _rule(
     when = (
         Conditions()
         if when_field is None
-        else _conditions(when_field.reader(), environments, actor_groups, operations)
+        else _conditions(
+            when_field.reader(), environments, actor_groups, operations, action in PERMISSIVE
+        )
     )
     message = r.map("message", _template) or ""
     hint = r.map("hint", _template) or ""
@@ -99,6 +108,7 @@ def _conditions(
     environments: Collection[str],
     actor_groups: Collection[str],
     operations: frozenset[str],
+    every: bool,
 ) -> Conditions:
     def names(key: str, allowed: Collection[str] | None, what: str) -> frozenset[str] | None:
         found = r.field(key)
@@ -141,6 +151,12 @@ def _conditions(
         max_statements=count[1],
         time=r.map("time", _time_window),
         estimated_rows=r.map("estimated_rows", _threshold),
+        locks_rows=flag("locks_rows"),
+        explain_analyze=flag("explain_analyze"),
+        settings=r.map("settings", lambda f: GlobSet(parse_glob_list(f))),
+        objects=names("objects", OBJECT_KINDS, "object kind"),
+        alter_actions=names("alter_actions", ALTER_ACTIONS, "alter action"),
+        every=every,
     )
     r.finish()
     return conditions

@@ -23,19 +23,27 @@ from governed_db.sql.normalize import (
     substitute_placeholders,
 )
 from governed_db.sql.vocabulary import (
+    ALTER_ACTIONS,
     DANGEROUS_FUNCTION_PREFIXES,
     DANGEROUS_FUNCTIONS,
+    LOCK_WAITS,
+    OBJECT_KINDS,
     OPERATION_CLASS,
     OPERATIONS,
+    ROW_LOCKS,
     Seen,
 )
 
 __all__ = [
+    "ALTER_ACTIONS",
     "CLASS_RANK",
     "DANGEROUS_FUNCTIONS",
     "DANGEROUS_FUNCTION_PREFIXES",
+    "LOCK_WAITS",
+    "OBJECT_KINDS",
     "OPERATIONS",
     "OPERATION_CLASS",
+    "ROW_LOCKS",
     "STATEMENT_CLASSES",
     "Facts",
     "StatementFacts",
@@ -96,8 +104,7 @@ def analyze_uncached(query: str, backend: str) -> Facts:
     """``analyze`` without the cache (for benchmarks and tests)."""
     analyzer = _BACKENDS[backend]
     statements = tuple(
-        _statement(analyzer, text, tokens, tokens[0][2])
-        for text, tokens in split_statements(query)
+        _statement(analyzer, text, tokens, tokens[0][2]) for text, tokens in split_statements(query)
     )
     if not statements:
         statements = (Seen(operation="empty").facts("", "", fingerprint_of("")),)

@@ -1,8 +1,8 @@
 """The exact backend: PostgreSQL's own grammar through pglast (libpg_query).
 
 The parse tree is read as JSON (``parse_sql_json``): plain dicts are several
-times cheaper to build than pglast's node objects. Every node is walked, so a
-write or a dangerous call hidden in a CTE, a subquery or an EXPLAIN is found.
+times cheaper to build than pglast's node objects. This module dispatches on
+the statement; ``pglast_walk`` visits every node below it.
 """
 
 from __future__ import annotations
@@ -12,127 +12,17 @@ from typing import Any
 
 from pglast import parser as _parser
 
+from governed_db.sql.pglast_ddl import ddl_facts
+from governed_db.sql.pglast_walk import DML, RELATION_OBJECTS, Walker
 from governed_db.sql.pglast_where import strings, to_expr
-from governed_db.sql.vocabulary import Seen, Write
-from governed_db.sql.where import always_true
+from governed_db.sql.vocabulary import Seen
+from governed_db.sql.where import trivial
 
 __all__ = ["NAME", "analyze_statement"]
 
 NAME = "pglast"
 
 Node = dict[str, Any]
-
-_DML = {
-    "InsertStmt": "insert",
-    "UpdateStmt": "update",
-    "DeleteStmt": "delete",
-    "MergeStmt": "merge",
-}
-_RELATION_OBJECTS = frozenset(
-    {"OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"}
-)
-# Keys whose subtrees never hold a relation, a call or a statement: not walked.
-_LEAVES = frozenset(
-    {
-        "String",
-        "A_Const",
-        "ColumnRef",
-        "ParamRef",
-        "typeName",
-        "TypeName",
-        "Integer",
-        "Float",
-        "Boolean",
-        "A_Star",
-        "name",
-        "funcname",
-        "alias",
-        "Alias",
-        "colnames",
-    }
-)
-
-
-def _name(rv: Node) -> str:
-    return f"{rv.get('schemaname', 'public')}.{rv.get('relname', '')}"
-
-
-class _Walker:
-    """Collects tables, writes and functions from every node of one statement."""
-
-    __slots__ = ("exclude", "seen")
-
-    def __init__(self, seen: Seen) -> None:
-        self.seen = seen
-        self.exclude: set[int] = set()
-
-    def read(self, rv: Node, ctes: frozenset[str]) -> None:
-        if id(rv) in self.exclude:
-            return
-        if "schemaname" not in rv and rv.get("relname") in ctes:
-            return
-        self.seen.reads.add(_name(rv))
-
-    def write(self, rv: Node | None) -> None:
-        if rv:
-            self.exclude.add(id(rv))
-            self.seen.writes.add(_name(rv))
-
-    def with_clause(self, wc: Node, ctes: frozenset[str]) -> frozenset[str]:
-        """Walk CTE bodies with the names each may see; return the scope for the main query."""
-        items = [c["CommonTableExpr"] for c in wc.get("ctes", ())]
-        names = [c["ctename"] for c in items]
-        everything = ctes | frozenset(names)
-        for i, cte in enumerate(items):
-            scope = everything if wc.get("recursive") else ctes | frozenset(names[:i])
-            self.walk(cte.get("ctequery"), scope)
-        return everything
-
-    def dml(self, kind: str, body: Node, ctes: frozenset[str]) -> None:
-        op = _DML[kind]
-        if "withClause" in body:
-            ctes = self.with_clause(body["withClause"], ctes)
-        self.write(body.get("relation"))
-        where: Node | None = body.get("joinCondition") if op == "merge" else body.get("whereClause")
-        trivial = where is not None and always_true(to_expr(where))
-        self.seen.dml.append(Write(op, where is not None, trivial))
-        for key, val in body.items():
-            if key not in ("relation", "withClause"):
-                self.walk(val, ctes)
-
-    def walk(self, node: Any, ctes: frozenset[str]) -> None:
-        """Visit ``node`` (a dict or list) and everything below it."""
-        if type(node) is list:
-            for item in node:
-                if type(item) is dict:
-                    self.walk(item, ctes)
-            return
-        if type(node) is not dict:
-            return
-        if "relname" in node:
-            self.read(node, ctes)
-            return
-        if "withClause" in node:
-            ctes = self.with_clause(node["withClause"], ctes)
-        for key, val in node.items():
-            if key in _LEAVES:
-                continue
-            kind = type(val)
-            if kind is dict:
-                if key in _DML:
-                    self.dml(key, val, ctes)
-                    continue
-                if key == "withClause":
-                    continue
-                if key == "FuncCall":
-                    names = strings(val.get("funcname", []))
-                    if names:
-                        self.seen.function(names[-1])
-                self.walk(val, ctes)
-            elif kind is list:
-                for item in val:
-                    if type(item) is dict:
-                        self.walk(item, ctes)
 
 
 def _limited(select: Node) -> bool:
@@ -141,22 +31,27 @@ def _limited(select: Node) -> bool:
     return count is not None and not count.get("A_Const", {}).get("isnull", False)
 
 
-def _select(body: Node, seen: Seen, w: _Walker) -> None:
+def _select(body: Node, seen: Seen, w: Walker) -> None:
     seen.operation = "select"
     into = body.get("intoClause")
     if into:
         seen.operation = "create"
+        seen.effects.add("create")
+        seen.objects.add("table")
         w.write(into.get("rel"))
     where = body.get("whereClause")
     seen.has_where = where is not None
-    seen.where_is_trivial = where is not None and always_true(to_expr(where))
+    seen.where_is_trivial = where is not None and bool(
+        trivial(to_expr(where), row_independent=False)
+    )
     seen.has_limit = _limited(body)
     w.walk(body, frozenset())
     seen.settle_effect()
 
 
-def _statement(kind: str, body: Node, seen: Seen, w: _Walker) -> None:
+def _statement(kind: str, body: Node, seen: Seen, w: Walker) -> None:
     """Fill ``seen`` for one top-level statement node."""
+    ddl_facts(kind, body, seen)
     simple = _SIMPLE.get(kind)
     if simple is not None:
         seen.operation = simple
@@ -166,11 +61,18 @@ def _statement(kind: str, body: Node, seen: Seen, w: _Walker) -> None:
                 for rv in target if isinstance(target, list) else [target]:
                     if isinstance(rv, dict):
                         w.write(rv.get("RangeVar", rv))
+        if kind == "ExecuteStmt":
+            seen.executes = str(body.get("name", ""))
+        elif kind == "DeallocateStmt":
+            seen.deallocates = "*" if body.get("isall") or "name" not in body else body["name"]
+        elif kind == "DiscardStmt" and body.get("target") == "DISCARD_ALL":
+            seen.deallocates = "*"
+            seen.setting(None)
         w.walk(body, frozenset())
         return
     if kind == "SelectStmt":
         _select(body, seen, w)
-    elif kind in _DML:
+    elif kind in DML:
         w.dml(kind, body, frozenset())
         seen.settle_effect()
     elif kind == "ExplainStmt":
@@ -178,13 +80,14 @@ def _statement(kind: str, body: Node, seen: Seen, w: _Walker) -> None:
         analyze = "analyze" in options and _truthy_option(options["analyze"])
         ((inner_kind, inner),) = body["query"].items()
         _statement(inner_kind, inner, seen, w)
-        if not analyze and not seen.opaque:
+        if analyze:
+            seen.explain_analyze = True
+        elif not seen.opaque:
             seen.only_plans("explain")
     elif kind == "PrepareStmt":
         ((inner_kind, inner),) = body["query"].items()
         _statement(inner_kind, inner, seen, w)
-        if not seen.opaque:
-            seen.only_plans("prepare")
+        seen.prepares = str(body.get("name", ""))
     elif kind == "DeclareCursorStmt":
         ((inner_kind, inner),) = body["query"].items()
         _statement(inner_kind, inner, seen, w)
@@ -192,14 +95,10 @@ def _statement(kind: str, body: Node, seen: Seen, w: _Walker) -> None:
     elif kind == "CopyStmt":
         _copy(body, seen, w)
     elif kind == "CreateTableAsStmt":
-        seen.operation = "create"
-        w.write(body.get("into", {}).get("rel"))
-        ((_q, query),) = body["query"].items()
-        w.walk(query, frozenset())
-        seen.has_limit = _limited(query)
+        _create_table_as(body, seen, w)
     elif kind == "DropStmt":
         seen.operation = "drop"
-        if body.get("removeType") in _RELATION_OBJECTS:
+        if body.get("removeType") in RELATION_OBJECTS:
             for obj in body.get("objects", ()):
                 parts = strings(obj.get("List", {}).get("items", []))
                 if parts:
@@ -208,6 +107,7 @@ def _statement(kind: str, body: Node, seen: Seen, w: _Walker) -> None:
     elif kind in _ROLE_STMTS:
         seen.operation = _ROLE_STMTS[kind]
         seen.klass = "role"
+        w.walk(body, frozenset())
     elif kind in ("GrantStmt", "GrantRoleStmt"):
         seen.operation = "grant" if body.get("is_grant") else "revoke"
     elif kind == "AlterDefaultPrivilegesStmt":
@@ -216,17 +116,32 @@ def _statement(kind: str, body: Node, seen: Seen, w: _Walker) -> None:
         seen.operation = "set"
         if body.get("name") in ("role", "session_authorization"):
             seen.klass = "role"
-        w.walk(body, frozenset())
+        w.walk({"VariableSetStmt": body}, frozenset())
     elif kind == "RenameStmt":
         seen.operation = "alter"
-        if body.get("renameType") in _RELATION_OBJECTS or (
-            body.get("relationType") in _RELATION_OBJECTS and body.get("relation")
+        if body.get("renameType") in RELATION_OBJECTS or (
+            body.get("relationType") in RELATION_OBJECTS and body.get("relation")
         ):
             w.write(body.get("relation"))
     else:
         seen.operation = "unknown"
         seen.opaque = True
         w.walk(body, frozenset())
+
+
+def _create_table_as(body: Node, seen: Seen, w: Walker) -> None:
+    """CREATE TABLE / MATERIALIZED VIEW ... AS: a create, plus any write in its query."""
+    seen.operation = "create"
+    seen.effects.add("create")
+    w.write(body.get("into", {}).get("rel"))
+    ((query_kind, query),) = body["query"].items()
+    if query_kind == "ExecuteStmt":  # CREATE TABLE t AS EXECUTE name: runs what name is
+        seen.executes = str(query.get("name", ""))
+        seen.opaque = True
+    w.walk(query, frozenset())
+    seen.has_limit = _limited(query)
+    if seen.dml:
+        seen.settle_effect()
 
 
 def _opt(o: Node) -> str:
@@ -245,7 +160,7 @@ def _truthy_option(arg: Node | None) -> bool:
     return True
 
 
-def _copy(body: Node, seen: Seen, w: _Walker) -> None:
+def _copy(body: Node, seen: Seen, w: Walker) -> None:
     if body.get("is_program"):
         seen.operation = "copy_program"
     else:
@@ -268,12 +183,21 @@ _SIMPLE: dict[str, str] = {
     "CreateFunctionStmt": "create",
     "CreateExtensionStmt": "create",
     "CreateTrigStmt": "create",
+    "CreateEventTrigStmt": "create",
     "CreatePolicyStmt": "create",
     "CompositeTypeStmt": "create",
     "CreateEnumStmt": "create",
+    "CreateRangeStmt": "create",
     "CreateDomainStmt": "create",
     "DefineStmt": "create",
     "RuleStmt": "create",
+    "CreateCastStmt": "create",
+    "CreateOpClassStmt": "create",
+    "CreateOpFamilyStmt": "create",
+    "CreatePLangStmt": "create",
+    "CreateTransformStmt": "create",
+    "CreateConversionStmt": "create",
+    "CreateStatsStmt": "create",
     "CreatedbStmt": "create",
     "CreateForeignTableStmt": "create",
     "ImportForeignSchemaStmt": "create",
@@ -282,6 +206,7 @@ _SIMPLE: dict[str, str] = {
     "AlterObjectSchemaStmt": "alter",
     "AlterOwnerStmt": "alter",
     "AlterEnumStmt": "alter",
+    "AlterTypeStmt": "alter",
     "AlterDomainStmt": "alter",
     "AlterFunctionStmt": "alter",
     "AlterExtensionStmt": "alter",
@@ -330,17 +255,12 @@ _TARGETS: dict[str, tuple[str, ...]] = {
 }
 
 # Statements whose relations are neither read nor written (sequences, types).
-_NO_WALK = frozenset(
-    {
-        "CreateSeqStmt",
-        "AlterSeqStmt",
-        "CompositeTypeStmt",
-        "CreateEnumStmt",
-        "CommentStmt",
-        "SecLabelStmt",
-        "ConstraintsSetStmt",
-    }
-)
+# fmt: off
+_NO_WALK = frozenset({
+    "CreateSeqStmt", "AlterSeqStmt", "CompositeTypeStmt", "CreateEnumStmt", "CreateRangeStmt",
+    "CommentStmt", "SecLabelStmt", "ConstraintsSetStmt"
+})
+# fmt: on
 
 _ROLE_STMTS = {
     "CreateRoleStmt": "create",
@@ -350,7 +270,7 @@ _ROLE_STMTS = {
 }
 
 
-def _vacuum_targets(body: Node, w: _Walker) -> None:
+def _vacuum_targets(body: Node, w: Walker) -> None:
     for rel in body.get("rels", ()):
         w.write(rel.get("VacuumRelation", {}).get("relation"))
 
@@ -368,7 +288,7 @@ def analyze_statement(sql: str) -> Seen:
         seen.opaque = True
         return seen
     ((kind, body),) = stmts[0]["stmt"].items()
-    w = _Walker(seen)
+    w = Walker(seen)
     if kind == "VacuumStmt":
         _vacuum_targets(body, w)
         seen.operation = "vacuum" if body.get("is_vacuumcmd") else "analyze"
@@ -377,11 +297,12 @@ def analyze_statement(sql: str) -> Seen:
     if kind in ("AlterTableStmt", "AlterObjectSchemaStmt", "ReindexStmt"):
         rel = body.get("relation")
         objtype = body.get("objtype") or body.get("objectType")
-        if objtype in _RELATION_OBJECTS or body.get("kind") == "REINDEX_OBJECT_TABLE":
+        if objtype in RELATION_OBJECTS or body.get("kind") == "REINDEX_OBJECT_TABLE":
             w.write(rel)
         elif rel:
             w.exclude.add(id(rel))
     if kind in _NO_WALK:
+        ddl_facts(kind, body, seen)
         seen.operation = _SIMPLE.get(kind, "create")
         return seen
     _statement(kind, body, seen, w)

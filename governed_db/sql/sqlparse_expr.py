@@ -1,51 +1,43 @@
-"""WHERE/ON conditions for the sqlparse backend, parsed into the where.py language."""
+"""WHERE/ON conditions for the sqlparse backend, parsed into the where.py language.
+
+Column references are resolved against a ``Scope`` the way PostgreSQL does, so
+``t.x = x`` is the same term on both sides and a condition that reads only
+another table is row-independent. What cannot be resolved for certain (a
+subquery with joins, an unusual function form) gets ``UNKNOWN_DEP``; ``trivial``
+then says whether it mattered, and the statement becomes opaque if it did.
+"""
 
 from __future__ import annotations
 
+from governed_db.sql.scope import NONE, UNKNOWN_DEP, Scope
 from governed_db.sql.sqlparse_lex import Group, Item, Tok, Unsure, is_query, is_word, key_of
-from governed_db.sql.where import COMPARISONS, Expr, cast_type
+from governed_db.sql.sqlparse_subquery import subquery_dependence
+from governed_db.sql.sqlparse_words import (
+    SPECIAL_CALLS,
+    SQL_TYPES,
+    STOP,
+    TRIM_WORDS,
+    VALUE_FUNCTIONS,
+)
+from governed_db.sql.where import COMPARISONS, Expr, cast_type, dependence
 
 __all__ = ["parse_condition"]
 
 _ADD = frozenset({"+", "-", "||"})
 _MUL = frozenset({"*", "/", "%"})
-# Words that end a primary (they belong to the grammar around it).
-_STOP = frozenset(
-    {
-        "and",
-        "or",
-        "not",
-        "is",
-        "in",
-        "between",
-        "like",
-        "ilike",
-        "similar",
-        "then",
-        "else",
-        "end",
-        "when",
-        "as",
-        "from",
-        "for",
-        "escape",
-        "isnull",
-        "notnull",
-        "asc",
-        "desc",
-        "nulls",
-    }
-)
+_COMMA = Tok("punct", ",")
+_DOT = Tok("punct", ".")
 
 
 class _Parser:
     """Recursive descent over items: or > and > not > predicate > + - || > * / % > unary > ::."""
 
-    __slots__ = ("items", "pos")
+    __slots__ = ("items", "pos", "scope")
 
-    def __init__(self, items: list[Item]) -> None:
+    def __init__(self, items: list[Item], scope: Scope) -> None:
         self.items = items
         self.pos = 0
+        self.scope = scope
 
     def peek(self, ahead: int = 0) -> Item | None:
         i = self.pos + ahead
@@ -61,6 +53,9 @@ class _Parser:
     def expect(self, word: str) -> None:
         if not is_word(self.take(), word):
             raise Unsure(f"expected {word}")
+
+    def at_end(self) -> bool:
+        return self.pos == len(self.items)
 
     def or_(self) -> Expr:
         items = [self.and_()]
@@ -83,7 +78,6 @@ class _Parser:
         return self.predicate()
 
     def predicate(self) -> Expr:
-        start = self.pos
         left = self.arith()
         nxt = self.peek()
         if isinstance(nxt, Tok) and nxt.kind == "op" and nxt.word in COMPARISONS:
@@ -91,8 +85,8 @@ class _Parser:
             return ("cmp", COMPARISONS[str(nxt.word)], left, self.arith())
         if isinstance(nxt, Tok) and nxt.kind == "op":
             self.pos += 1
-            self.arith()
-            return ("term", key_of(self.items[start : self.pos]))
+            right = self.arith()
+            return _term(("op", str(nxt.word)), left, right)
         negated = False
         if is_word(nxt, "is"):
             self.pos += 1
@@ -104,6 +98,9 @@ class _Parser:
                 return ("isnull", left, negated)
             if is_word(what, "true", "false"):
                 return ("is", left, is_word(what, "true"), negated)
+            if is_word(what, "distinct"):
+                self.expect("from")
+                return ("distinct", left, self.arith(), negated)
             raise Unsure("IS form")
         if is_word(nxt, "not") and is_word(self.peek(1), "in", "like", "ilike", "between"):
             self.pos += 1
@@ -121,8 +118,8 @@ class _Parser:
             if not isinstance(group, Group):
                 raise Unsure("IN without list")
             if is_query(group):
-                return ("term", key_of(self.items[start : self.pos]))
-            return ("in", left, tuple(_parse_list(group.items)), negated)
+                return _term(("in", negated), left, self.subquery(group))
+            return ("in", left, tuple(self.list_of(group.items)), negated)
         if is_word(nxt, "between"):
             self.pos += 1
             if is_word(self.peek(), "symmetric", "asymmetric"):
@@ -165,99 +162,200 @@ class _Parser:
         expr = self.primary()
         while isinstance(self.peek(), Tok) and self.peek() == Tok("punct", "::"):
             self.pos += 1
-            expr = ("cast", expr, cast_type(self.type_name()))
+            typ, key = self.type_name()
+            expr = ("cast", expr, cast_type(typ), key)
         return expr
 
-    def type_name(self) -> str:
+    def type_name(self) -> tuple[str, str]:
+        """The type's name for ``cast_type`` and a key equal where PostgreSQL's would be."""
         parts = [self.take()]
-        while self.peek() == Tok("punct", "."):
+        while self.peek() == _DOT:
             self.pos += 1
             parts.append(self.take())
-        last = parts[-1]
-        if not (isinstance(last, Tok) and last.kind in ("word", "qname")):
+        if not all(isinstance(p, Tok) and p.kind in ("word", "qname") for p in parts):
             raise Unsure("type name")
-        name = str(last.word)
+        names = [str(p.word) for p in parts if isinstance(p, Tok)]
+        last = parts[-1]
+        name = names[-1]
         if is_word(last, "double") and is_word(self.peek(), "precision"):
             self.pos += 1
             name = "float8"
+            names = ["pg_catalog", "float8"]
+        elif len(parts) == 1 and is_word(last, *SQL_TYPES):
+            names = ["pg_catalog", SQL_TYPES[name]]
+        modifiers = ""
         if isinstance(self.peek(), Group):  # varchar(10), numeric(10, 2)
-            self.pos += 1
+            group = self.take()
+            modifiers = key_of([group])
             name = "other" if name not in ("varchar", "char") else name
-        return name
+        return name, repr((names, modifiers))
 
     def primary(self) -> Expr:
         start = self.pos
         item = self.take()
         if isinstance(item, Group):
-            if not item.items or is_query(item):
-                return ("term", key_of([item]))
-            inner = _Parser(item.items)
+            if not item.items:
+                raise Unsure("empty parentheses")
+            if is_query(item):
+                return self.subquery(item)
+            inner = _Parser(item.items, self.scope)
             expr = inner.or_()
-            if inner.pos != len(item.items):
-                return ("term", key_of([item]))  # a row constructor or a list
-            return expr
+            if inner.at_end():
+                return expr
+            return _term(("row",), *self.list_of(item.items))  # a row constructor (a, b)
         kind, word = item
         if kind in ("str", "num"):
             return ("const", word)
         if kind == "param":
-            return ("term", key_of([item]))
-        if kind in ("word", "qname"):
-            if kind == "word" and word in ("true", "false"):
+            return ("term", key_of([item]), NONE)
+        if kind not in ("word", "qname"):
+            raise Unsure(f"unexpected {word!r}")
+        if kind == "word":
+            if word in ("true", "false"):
                 return ("const", word == "true")
-            if kind == "word" and word == "null":
+            if word == "null":
                 return ("const", None)
-            if kind == "word" and word == "cast" and isinstance(self.peek(), Group):
+            if word == "cast" and isinstance(self.peek(), Group):
+                return self.cast()
+            if word == "case":
+                return self.case()
+            if word == "exists" and isinstance(self.peek(), Group):
                 group = self.take()
                 assert isinstance(group, Group)
-                inner = _Parser(group.items)
-                expr = inner.or_()
-                inner.expect("as")
-                typ = inner.type_name()
-                if inner.pos != len(group.items):
-                    raise Unsure("CAST form")
-                return ("cast", expr, cast_type(typ))
-            if kind == "word" and word == "case":
-                depth = 1
-                while depth:
-                    inner_item = self.take()
-                    if is_word(inner_item, "case"):
-                        depth += 1
-                    elif is_word(inner_item, "end"):
-                        depth -= 1
-                return ("term", key_of(self.items[start : self.pos]))
-            if kind == "word" and word in _STOP:
+                return _term(("exists",), self.subquery(group))
+            if word in VALUE_FUNCTIONS and not isinstance(self.peek(), Group):
+                return ("term", key_of([item]), NONE)
+            if word in STOP:
                 raise Unsure(f"unexpected {word}")
-            while self.peek() == Tok("punct", "."):
-                self.pos += 2
-            nxt = self.peek()
-            # A function call f(...), or a typed literal: date '2024-01-01'.
-            if isinstance(nxt, Group) or (isinstance(nxt, Tok) and nxt.kind == "str"):
-                self.pos += 1
-            return ("term", key_of(self.items[start : self.pos]))
-        raise Unsure(f"unexpected {word!r}")
+        fields = [str(word)]
+        while self.peek() == _DOT:
+            self.pos += 1
+            part = self.take()
+            if part == Tok("op", "*"):
+                fields.append("*")
+                break
+            if not (isinstance(part, Tok) and part.kind in ("word", "qname")):
+                raise Unsure("dotted name")
+            fields.append(str(part.word))
+        nxt = self.peek()
+        if isinstance(nxt, Group):
+            self.pos += 1
+            return self.call(fields, nxt, self.items[start : self.pos])
+        if isinstance(nxt, Tok) and nxt.kind == "str":  # a typed literal: date '2024-01-01'
+            self.pos += 1
+            return ("term", key_of(self.items[start : self.pos]), NONE)
+        key, dep = self.scope.column(fields)
+        return ("term", key, dep)
+
+    def cast(self) -> Expr:
+        group = self.take()
+        assert isinstance(group, Group)
+        inner = _Parser(group.items, self.scope)
+        expr = inner.or_()
+        inner.expect("as")
+        typ, key = inner.type_name()
+        if not inner.at_end():
+            raise Unsure("CAST form")
+        return ("cast", expr, cast_type(typ), key)
+
+    def case(self) -> Expr:
+        parts: list[Expr] = []
+        if not is_word(self.peek(), "when"):
+            parts.append(self.or_())
+        while is_word(self.peek(), "when"):
+            self.pos += 1
+            parts.append(self.or_())
+            self.expect("then")
+            parts.append(self.or_())
+        if is_word(self.peek(), "else"):
+            self.pos += 1
+            parts.append(self.or_())
+        self.expect("end")
+        return _term(("case", len(parts)), *parts)
+
+    def call(self, fields: list[str], group: Group, written: list[Item]) -> Expr:
+        """A function call: its arguments decide what it depends on."""
+        items = group.items
+        name = ".".join(fields)
+        if not items or items == [Tok("op", "*")]:
+            return ("term", repr(("call", name, key_of(items))), NONE)
+        special = SPECIAL_CALLS.get(fields[-1].lower())
+        quantifier = ""
+        try:
+            if special is not None and any(is_word(i, *special[0]) for i in items):
+                args = self.keyword_args(items, *special)
+            else:
+                if is_word(items[0], "distinct", "all"):
+                    quantifier = str(items[0].word) if isinstance(items[0], Tok) else ""
+                    items = items[1:]
+                args = self.list_of(items)
+        except Unsure:
+            return ("term", key_of(written), UNKNOWN_DEP)
+        return _term(("call", name, quantifier), *args)
+
+    def keyword_args(self, items: list[Item], words: frozenset[str], skip: bool) -> list[Expr]:
+        runs: list[list[Item]] = [[]]
+        for item in items:
+            if is_word(item, *words):
+                runs.append([])
+            else:
+                runs[-1].append(item)
+        if skip:
+            runs = runs[1:]
+        out = []
+        for run in runs:
+            start = 0
+            while start < len(run) and is_word(run[start], *TRIM_WORDS):
+                start += 1
+            if start < len(run):
+                out.append(self.whole(run[start:]))
+        return out
+
+    def whole(self, items: list[Item]) -> Expr:
+        p = _Parser(items, self.scope)
+        expr = p.or_()
+        if not p.at_end():
+            raise Unsure("argument has trailing items")
+        return expr
+
+    def list_of(self, items: list[Item]) -> list[Expr]:
+        out: list[Expr] = []
+        run: list[Item] = []
+        for item in [*items, _COMMA]:
+            if item == _COMMA:
+                out.append(self.whole(run))
+                run = []
+            else:
+                run.append(item)
+        return out
+
+    def subquery(self, group: Group) -> Expr:
+        """A scalar/EXISTS/IN subquery: its simple shapes are read, the rest is UNKNOWN."""
+        key = key_of([group])
+        try:
+            return ("term", key, subquery_dependence(group.items, self.scope, _prefix))
+        except Unsure:
+            return ("term", key, UNKNOWN_DEP)
 
 
-def _parse_list(items: list[Item]) -> list[Expr]:
-    out: list[Expr] = []
-    run: list[Item] = []
-    for item in [*items, Tok("punct", ",")]:
-        if item == Tok("punct", ","):
-            p = _Parser(run)
-            out.append(p.arith())
-            if p.pos != len(run):
-                raise Unsure("list item")
-            run = []
-        else:
-            run.append(item)
-    return out
+def _term(head: tuple[object, ...], *parts: Expr) -> Expr:
+    """A term made of ``parts``: equal when they are, dependent as they are."""
+    dep = max((dependence(p) for p in parts), default=NONE)
+    return ("term", repr((head, parts)), dep)
 
 
-def parse_condition(items: list[Item]) -> Expr:
+def _prefix(items: list[Item], scope: Scope) -> tuple[Expr, int]:
+    """The expression at the start of ``items`` and how many items it took."""
+    p = _Parser(items, scope)
+    return p.or_(), p.pos
+
+
+def parse_condition(items: list[Item], scope: Scope | None = None) -> Expr:
     """Parse a WHERE/ON condition; raise Unsure if it is not fully understood."""
     if not items:
         raise Unsure("empty condition")
-    p = _Parser(items)
+    p = _Parser(items, scope if scope is not None else Scope())
     expr = p.or_()
-    if p.pos != len(items):
+    if not p.at_end():
         raise Unsure("condition has trailing items")
     return expr

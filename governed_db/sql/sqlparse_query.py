@@ -1,37 +1,35 @@
-"""Reading queries and DML for the sqlparse backend: tables, CTE scopes, WHERE, writes."""
+"""Reading queries for the sqlparse backend: tables, CTE scopes, WHERE, row locks, calls."""
 
 from __future__ import annotations
 
-from governed_db.sql.sqlparse_expr import parse_condition
+from governed_db.sql.scope import ScopeItem
 from governed_db.sql.sqlparse_lex import Group, Item, Tok, Unsure, is_query, is_word
-from governed_db.sql.vocabulary import Seen, Write
-from governed_db.sql.where import always_true
+from governed_db.sql.sqlparse_words import CLAUSE_END, LOCKS, RESERVED
+from governed_db.sql.vocabulary import Seen
 
 __all__ = ["COMMA", "Reader", "words_at"]
 
 COMMA = Tok("punct", ",")
 _DOT = Tok("punct", ".")
-# Words that end a WHERE (or ON) condition at the same level.
-# fmt: off
-_CLAUSE_END = frozenset({
-    "group", "having", "window", "order", "limit", "offset", "fetch", "for", "union",
-    "intersect", "except", "returning", "when", "join", "inner", "left", "right", "full",
-    "cross", "natural", "where", "on",
-})
-# fmt: on
-# Words that are never a table alias (PostgreSQL's reserved words, roughly).
-# fmt: off
-_RESERVED = frozenset({
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both",
-    "case", "cast", "check", "collate", "column", "constraint", "create", "cross",
-    "current_date", "default", "desc", "distinct", "do", "else", "end", "except", "false",
-    "fetch", "for", "foreign", "from", "full", "grant", "group", "having", "in", "inner",
-    "intersect", "into", "is", "join", "lateral", "leading", "left", "limit", "natural", "not",
-    "null", "offset", "on", "only", "or", "order", "outer", "primary", "references",
-    "returning", "right", "select", "set", "some", "table", "tablesample", "then", "to",
-    "true", "union", "unique", "user", "using", "values", "when", "where", "window", "with",
-})
-# fmt: on
+
+
+def _literal_name(args: list[Item]) -> str | None:
+    """set_config()'s first argument if it is a string literal (cast or not), else None."""
+    first: list[Item] = []
+    for item in args:
+        if item == COMMA:
+            break
+        first.append(item)
+    if first and is_word(first[0], "cast") and len(first) == 2 and isinstance(first[1], Group):
+        inner = first[1].items
+        if len(inner) >= 3 and is_word(inner[1], "as"):
+            first = inner[:1]
+    head = first[0] if first else None
+    if not (isinstance(head, Tok) and head.kind == "str"):
+        return None
+    if len(first) == 1 or first[1] == Tok("punct", "::"):
+        return str(head.word)
+    return None
 
 
 def words_at(items: list[Item], start: int, count: int) -> list[str]:
@@ -42,10 +40,13 @@ def words_at(items: list[Item], start: int, count: int) -> list[str]:
 
 
 class Reader:
-    __slots__ = ("seen",)
+    """Reads one statement into ``seen``; ``names`` collects FROM items for a DML's scope."""
+
+    __slots__ = ("names", "seen")
 
     def __init__(self, seen: Seen) -> None:
         self.seen = seen
+        self.names: list[ScopeItem] | None = None
 
     # -- names -------------------------------------------------------------------------------
     def name_at(self, items: list[Item], i: int) -> tuple[list[str], int]:
@@ -55,7 +56,7 @@ class Reader:
             tok = items[i] if i < len(items) else None
             if not (isinstance(tok, Tok) and tok.kind in ("word", "qname")):
                 raise Unsure("expected a name")
-            if tok.kind == "word" and tok.word in _RESERVED:
+            if tok.kind == "word" and tok.word in RESERVED:
                 raise Unsure(f"reserved word {tok.word} as a name")
             parts.append(str(tok.word))
             i += 1
@@ -68,27 +69,47 @@ class Reader:
     def qualify(parts: list[str]) -> str:
         return f"{parts[-2] if len(parts) > 1 else 'public'}.{parts[-1]}"
 
-    def skip_alias(self, items: list[Item], i: int) -> int:
-        if is_word(items[i] if i < len(items) else None, "as"):
+    def alias_at(self, items: list[Item], i: int) -> tuple[str | None, int]:
+        """An optional ``[AS] alias [(columns)]`` at ``i``: the alias and the index after it."""
+        explicit = is_word(items[i] if i < len(items) else None, "as")
+        if explicit:
             i += 1
         tok = items[i] if i < len(items) else None
         if isinstance(tok, Tok) and (
-            tok.kind == "qname" or (tok.kind == "word" and tok.word not in _RESERVED)
+            tok.kind == "qname" or (tok.kind == "word" and tok.word not in RESERVED)
         ):
             i += 1
             if i < len(items) and isinstance(items[i], Group):
                 i += 1
-        return i
+            return str(tok.word), i
+        if explicit:
+            raise Unsure("AS without an alias")
+        return None, i
+
+    def skip_alias(self, items: list[Item], i: int) -> int:
+        return self.alias_at(items, i)[1]
 
     def target(self, items: list[Item], i: int) -> int:
         """A written relation at ``i`` ([ONLY] name [*] [[AS] alias]); return the index after."""
+        return self.target_item(items, i, alias=False)[1]
+
+    def target_item(
+        self, items: list[Item], i: int, *, alias: bool = True
+    ) -> tuple[ScopeItem, int]:
+        """A written relation and, with ``alias``, its alias: the scope item it makes."""
         if is_word(items[i] if i < len(items) else None, "only"):
             i += 1
         parts, i = self.name_at(items, i)
         self.seen.writes.add(self.qualify(parts))
         if i < len(items) and items[i] == Tok("op", "*"):
             i += 1
-        return i
+        name = None
+        if alias:
+            name, i = self.alias_at(items, i)
+        if name is not None:
+            return ScopeItem(name, None, True), i
+        schema = parts[-2] if len(parts) > 1 else "public"
+        return ScopeItem(parts[-1], schema, True), i
 
     def write_list(self, items: list[Item], i: int) -> None:
         """Comma-separated written relations from ``i`` on (TRUNCATE, LOCK, DROP ...)."""
@@ -112,7 +133,14 @@ class Reader:
                 self.group(item, ctes)
                 prev = items[n - 1] if n else None
                 if isinstance(prev, Tok) and prev.kind in ("word", "qname"):
-                    self.seen.function(str(prev.word))
+                    self.call(str(prev.word), item)
+
+    def call(self, name: str, args: Group) -> None:
+        """A call of ``name``: dangerous functions, and the parameter set_config() changes."""
+        seen = self.seen
+        seen.function(name)
+        if name.lower() == "set_config":
+            seen.setting(_literal_name(args.items))
 
     def group(self, group: Group, ctes: frozenset[str]) -> None:
         if group.items and is_query(group):
@@ -125,28 +153,70 @@ class Reader:
         while is_word(items[i] if i < len(items) else None, "lateral", "only"):
             i += 1
         item = items[i] if i < len(items) else None
+        names = self.names
         if isinstance(item, Group):
             if is_query(item):
                 self.query(item.items, ctes)
-            else:
-                self.level(item.items, ctes, from_mode=True)
-            return self.skip_alias(items, i + 1)
+                alias, i = self.alias_at(items, i + 1)
+                if names is not None:
+                    names.append(ScopeItem(alias or ""))
+                return i
+            self.level(item.items, ctes, from_mode=True)
+            alias, i = self.alias_at(items, i + 1)
+            if alias is not None and names is not None:
+                raise Unsure("aliased join in a DML's FROM")
+            return i
         if is_word(item, "rows"):
             raise Unsure("ROWS FROM")
         parts, i = self.name_at(items, i)
         if i < len(items) and isinstance(items[i], Group):
-            self.seen.function(parts[-1])
-            self.scan([items[i]], ctes)
+            call = items[i]
+            assert isinstance(call, Group)
+            self.call(parts[-1], call)
+            self.scan([call], ctes)
             i += 1
             if is_word(items[i] if i < len(items) else None, "with"):
                 i += 2  # WITH ORDINALITY
-        elif len(parts) == 1 and parts[0] in ctes:
-            pass
+            default = parts[-1]
+            schema = None
         else:
-            self.seen.reads.add(self.qualify(parts))
+            if not (len(parts) == 1 and parts[0] in ctes):
+                self.seen.reads.add(self.qualify(parts))
+            default = parts[-1]
+            schema = parts[-2] if len(parts) > 1 else "public"
         if i < len(items) and items[i] == Tok("op", "*"):
             i += 1
-        return self.skip_alias(items, i)
+        alias, i = self.alias_at(items, i)
+        if names is not None:
+            names.append(ScopeItem(alias, None) if alias else ScopeItem(default, schema))
+        return i
+
+    def lock(self, items: list[Item], i: int) -> int:
+        """``FOR <strength> [OF names] [NOWAIT | SKIP LOCKED]`` at ``i`` (the FOR)."""
+        for words, strength in LOCKS.items():
+            if tuple(words_at(items, i + 1, len(words))) == words:
+                self.seen.row_locks.add(strength)
+                i += 1 + len(words)
+                break
+        else:
+            if words_at(items, i + 1, 2) == ["read", "only"]:
+                return i + 3
+            raise Unsure("FOR clause")
+        if is_word(items[i] if i < len(items) else None, "of"):
+            i += 1
+            while True:
+                _parts, i = self.name_at(items, i)
+                if i < len(items) and items[i] == COMMA:
+                    i += 1
+                    continue
+                break
+        if is_word(items[i] if i < len(items) else None, "nowait"):
+            self.seen.lock_waits.add("nowait")
+            i += 1
+        elif words_at(items, i, 2) == ["skip", "locked"]:
+            self.seen.lock_waits.add("skip locked")
+            i += 2
+        return i
 
     def level(
         self, items: list[Item], ctes: frozenset[str], *, from_mode: bool = False
@@ -180,11 +250,15 @@ class Reader:
                 expect_table = True
             elif word == "where":
                 start = i = i + 1
-                while i < n and not is_word(items[i], *_CLAUSE_END):
+                while i < n and not is_word(items[i], *CLAUSE_END):
                     if isinstance(items[i], Group):
                         self.scan(items[i - 1 : i + 1], ctes)
                     i += 1
                 where = items[start:i]
+                from_mode = False
+                continue
+            elif word == "for":
+                i = self.lock(items, i)
                 from_mode = False
                 continue
             elif word in ("union", "intersect", "except"):
@@ -252,66 +326,26 @@ class Reader:
         """A query or DML at one level; DML is recorded in ``seen.dml``."""
         if not items:
             raise Unsure("empty query")
-        i = 0
-        if is_word(items[0], "with"):
-            ctes, i = self.with_clause(items, 1, ctes)
-        items = items[i:]
-        first = items[0] if items else None
-        if isinstance(first, Group) or is_word(first, "select", "values", "table"):
-            return self.level(items, ctes)
-        if is_word(first, "insert", "update", "delete", "merge"):
-            self.dml(items, ctes)
-            return None, False, False
-        raise Unsure("not a query")
-
-    def condition(self, items: list[Item] | None) -> tuple[bool, bool]:
-        """(has a condition, condition is always true)."""
-        if items is None:
-            return False, False
-        return True, always_true(parse_condition(items))
+        outer = self.names
+        self.names = None  # a subquery's FROM items are not the statement's
+        try:
+            i = 0
+            if is_word(items[0], "with"):
+                ctes, i = self.with_clause(items, 1, ctes)
+            items = items[i:]
+            first = items[0] if items else None
+            if isinstance(first, Group) or is_word(first, "select", "values", "table"):
+                return self.level(items, ctes)
+            if is_word(first, "insert", "update", "delete", "merge"):
+                self.dml(items, ctes)
+                return None, False, False
+            raise Unsure("not a query")
+        finally:
+            self.names = outer
 
     def dml(self, items: list[Item], ctes: frozenset[str]) -> None:
-        verb = str(items[0].word) if isinstance(items[0], Tok) else ""
-        n = len(items)
-        if verb == "insert":
-            if not is_word(items[1] if n > 1 else None, "into"):
-                raise Unsure("INSERT without INTO")
-            i = self.target(items, 2)
-            if is_word(items[i] if i < n else None, "as"):
-                i += 2
-            if i < n and isinstance(items[i], Group) and not is_query(items[i]):  # type: ignore[arg-type]
-                i += 1
-            rest = items[i:]
-            if rest and is_word(rest[0], "with"):
-                self.query(rest, ctes)
-            else:
-                self.level(rest, ctes)
-            self.seen.dml.append(Write("insert", False, False))
-        elif verb in ("update", "delete"):
-            i = 1
-            if verb == "delete":
-                if not is_word(items[1] if n > 1 else None, "from"):
-                    raise Unsure("DELETE without FROM")
-                i = 2
-            i = self.skip_alias(items, self.target(items, i))
-            where, _limit, _setop = self.level(items[i:], ctes)
-            self.seen.dml.append(Write(verb, *self.condition(where)))
-        elif verb == "merge":
-            if not is_word(items[1] if n > 1 else None, "into"):
-                raise Unsure("MERGE without INTO")
-            i = self.skip_alias(items, self.target(items, 2))
-            if not is_word(items[i] if i < n else None, "using"):
-                raise Unsure("MERGE without USING")
-            i = self.table_ref(items, i + 1, ctes)
-            if not is_word(items[i] if i < n else None, "on"):
-                raise Unsure("MERGE without ON")
-            start = i = i + 1
-            while i < n and not is_word(items[i], "when"):
-                i += 1
-            self.scan(items[start:], ctes)
-            self.seen.dml.append(Write("merge", *self.condition(items[start:i])))
-        else:
-            raise Unsure("not DML")
+        """INSERT / UPDATE / DELETE / MERGE: read by ``sqlparse_dml.Writes``."""
+        raise Unsure("DML needs the Writes reader")
 
     def ddl_scan(self, items: list[Item], ctes: frozenset[str]) -> None:
         """Column definitions and ALTER actions: REFERENCES/LIKE/INHERITS tables are read."""

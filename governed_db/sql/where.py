@@ -1,9 +1,10 @@
-"""Is a WHERE clause always true? A tiny expression language both backends translate into.
+"""Could a WHERE clause select every row? A tiny expression language both backends translate into.
 
 An expression is a tuple whose first item names its kind:
 
 ``("const", v)``            a literal: bool, int, float, str, or None for NULL
-``("term", key)``           anything else; equal keys mean the same expression
+``("term", key, dep)``      anything else; equal keys mean the same expression. ``dep``
+                            says whether it reads the target table (see below)
 ``("and"|"or", items)``     boolean connectives (items is a tuple)
 ``("not", e)``
 ``("cmp", op, l, r)``       op: = <> < > <= >= like ilike nlike nilike
@@ -12,11 +13,22 @@ An expression is a tuple whose first item names its kind:
 ``("between", e, lo, hi, negated)``
 ``("isnull", e, negated)``
 ``("is", e, truth, negated)``  IS [NOT] TRUE/FALSE (truth is True/False)
-``("cast", e, type)``       type: bool, int, float, text or other
+``("distinct", l, r, not_distinct)``  IS [NOT] DISTINCT FROM
+``("cast", e, type, key)``  type: bool, int, float, text or other; key: the type as written
 
-``always_true`` is conservative in the direction that matters: an OR with any
-always-true branch is always true; an AND only when every branch is.
-``x = x`` over the same expression counts as always true (it only excludes NULLs).
+A term's ``dep`` is ``NONE`` (reads no column of the table the statement changes),
+``MAYBE`` (an unqualified column that may or may not be the target's),
+``TARGET`` (a column of the target) or ``UNKNOWN`` (a backend could not tell).
+
+``trivial`` answers "could this condition keep every row of the target?". A
+condition that reads no column of the target is row-independent: it keeps all
+rows or none (``EXISTS (SELECT 1)``, ``now() IS NOT NULL``, a bare ``$1``), so it
+is trivial unless its value is known to be false (``1 <> 1``, which SQLAlchemy
+sends for an empty IN list); so is one PostgreSQL keeps every row for
+(``1 = 1``, ``x = x``, ``ctid IS NOT NULL``). An OR is trivial if any branch is,
+an AND only if every branch is, and NOT swaps "could keep every row" with
+"could drop every row". ``MAYBE`` counts as row-independent: we fail closed
+where we cannot tell.
 """
 
 from __future__ import annotations
@@ -24,9 +36,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["COMPARISONS", "UNKNOWN", "Expr", "always_true", "cast_type"]
+from governed_db.sql.scope import MAYBE, NONE, TARGET, UNKNOWN_DEP
 
-#: Comparison operators as both backends spell them -> the name ``always_true`` uses.
+__all__ = [
+    "COMPARISONS",
+    "MAYBE",
+    "NONE",
+    "SYSTEM_COLUMNS",
+    "TARGET",
+    "UNKNOWN",
+    "UNKNOWN_DEP",
+    "Expr",
+    "always_true",
+    "cast_type",
+    "dependence",
+    "trivial",
+]
+
+#: Comparison operators as both backends spell them -> the name ``trivial`` uses.
 COMPARISONS = {
     "=": "=",
     "<>": "<>",
@@ -44,6 +71,10 @@ COMPARISONS = {
 Expr = tuple[Any, ...]
 
 
+#: Columns every table has that are never NULL.
+SYSTEM_COLUMNS = frozenset({"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"})
+
+
 class _Unknown:
     __slots__ = ()
 
@@ -53,8 +84,10 @@ class _Unknown:
 
 UNKNOWN: Any = _Unknown()
 
-_TRUE_WORDS = frozenset({"t", "true", "y", "yes", "on", "1"})
-_FALSE_WORDS = frozenset({"f", "false", "n", "no", "off", "0"})
+# PostgreSQL's boolin(): any unambiguous prefix of true/false/yes/no, on/off, 1/0,
+# case-insensitive, surrounding whitespace ignored.
+_TRUE_WORDS = frozenset({"t", "tr", "tru", "true", "y", "ye", "yes", "on", "1"})
+_FALSE_WORDS = frozenset({"f", "fa", "fal", "fals", "false", "n", "no", "of", "off", "0"})
 
 _TYPES = {
     "bool": "bool",
@@ -83,6 +116,16 @@ def cast_type(name: str) -> str:
     return _TYPES.get(name.lower(), "other")
 
 
+def _never_null(e: Expr) -> bool:
+    """A target column that is never NULL: ``ctid``, ``xmin``, ..."""
+    if e[0] != "term" or e[2] != TARGET or not str(e[1]).startswith("col:"):
+        return False
+    return str(e[1]).rsplit(".", 1)[-1] in SYSTEM_COLUMNS
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+
 def _truth(v: Any) -> Any:
     """Boolean reading of a value: True/False, None for NULL, UNKNOWN if unsure."""
     if v is UNKNOWN or v is None or isinstance(v, bool):
@@ -90,7 +133,7 @@ def _truth(v: Any) -> Any:
     if isinstance(v, int | float):
         return v != 0
     if isinstance(v, str):
-        word = v.strip().lower()
+        word = v.strip(" \t\n\r\f\v").lower()
         if word in _TRUE_WORDS:
             return True
         if word in _FALSE_WORDS:
@@ -196,6 +239,29 @@ def _cast(v: Any, typ: str) -> Any:
     return UNKNOWN
 
 
+_SAME_TRUE = frozenset({"=", "<=", ">=", "like", "ilike"})
+_SAME_FALSE = frozenset({"<>", "<", ">", "nlike", "nilike"})
+
+
+def _cmp(op: str, left: Expr, right: Expr) -> Any:
+    if left == right and left[0] != "const":
+        # The same expression on both sides: true for every row where it is not NULL.
+        if op in _SAME_TRUE:
+            return True
+        if op in _SAME_FALSE:
+            return False
+    if (
+        op in ("like", "ilike")
+        and right[0] == "const"
+        and isinstance(right[1], str)
+        and right[1]
+        and set(right[1]) == {"%"}
+        and left[0] != "const"
+    ):
+        return True  # any non-NULL string is LIKE '%'
+    return _compare(op, value(left), value(right))
+
+
 def value(e: Expr) -> Any:
     """Evaluate ``e``: a Python value, None for NULL, UNKNOWN when it depends on data."""
     kind = e[0]
@@ -215,26 +281,12 @@ def value(e: Expr) -> Any:
         v = _truth(value(e[1]))
         return (not v) if isinstance(v, bool) else v
     if kind == "cmp":
-        op, left, right = e[1], e[2], e[3]
-        if left[0] == "term" and left == right:
-            # Same expression both sides: true for every non-NULL row.
-            if op in ("=", "<=", ">=", "like", "ilike"):
-                return True
-            if op in ("<>", "<", ">", "nlike", "nilike"):
-                return False
-        if (
-            op in ("like", "ilike")
-            and left[0] == "term"
-            and right[0] == "const"
-            and isinstance(right[1], str)
-            and right[1]
-            and set(right[1]) == {"%"}
-        ):
-            return True
-        return _compare(op, value(left), value(right))
+        return _cmp(e[1], e[2], e[3])
     if kind == "arith":
         return _arith(e[1], value(e[2]), value(e[3]))
     if kind == "in":
+        if e[1][0] != "const" and e[1] in e[2]:
+            return not e[3]  # x IN (.., x, ..)
         v = value(e[1])
         items = [value(x) for x in e[2]]
         if v is UNKNOWN:
@@ -246,11 +298,11 @@ def value(e: Expr) -> Any:
             return bool(e[3])
         return UNKNOWN
     if kind == "between":
-        lo = _compare(">=", value(e[1]), value(e[2]))
-        hi = _compare("<=", value(e[1]), value(e[3]))
-        both = value(("and", (("const", lo), ("const", hi))))
+        both = value(("and", (("cmp", ">=", e[1], e[2]), ("cmp", "<=", e[1], e[3]))))
         return (not both) if e[4] and isinstance(both, bool) else both
     if kind == "isnull":
+        if e[2] and _never_null(e[1]):
+            return True
         v = value(e[1])
         if v is UNKNOWN:
             return UNKNOWN
@@ -261,13 +313,86 @@ def value(e: Expr) -> Any:
             return UNKNOWN
         hit = v is e[2]
         return (not hit) if e[3] else hit
+    if kind == "distinct":
+        if e[1] == e[2]:
+            return e[3]  # x IS NOT DISTINCT FROM x: always (NULLs included)
+        a, b = value(e[1]), value(e[2])
+        if a is UNKNOWN or b is UNKNOWN:
+            return UNKNOWN
+        if a is None or b is None:
+            same = a is None and b is None
+        else:
+            same = _compare("=", a, b)
+            if same is UNKNOWN:
+                return UNKNOWN
+        return bool(same) if e[3] else not same
     if kind == "cast":
         return _cast(value(e[1]), e[2])
     return UNKNOWN
 
 
 def always_true(e: Expr | None) -> bool:
-    """True if the condition ``e`` keeps every row (``WHERE 1=1``, ``... OR true``)."""
+    """True if the value of ``e`` is true for every row (``WHERE 1=1``, ``... OR true``)."""
     if e is None:
         return False
     return _truth(value(e)) is True
+
+
+# -- could it keep every row? --------------------------------------------------------------------
+
+
+def dependence(e: Expr) -> int:
+    """The strongest dependence on the target anywhere in ``e`` (TARGET > UNKNOWN > MAYBE)."""
+    kind = e[0]
+    if kind == "const":
+        return NONE
+    if kind == "term":
+        return int(e[2])
+    best = NONE
+    for part in e[1:]:
+        if isinstance(part, tuple) and part and isinstance(part[0], str):
+            best = max(best, dependence(part))
+        elif isinstance(part, tuple):
+            for item in part:
+                if isinstance(item, tuple):
+                    best = max(best, dependence(item))
+    return best
+
+
+def _could_be_all(e: Expr, want: bool, unknown: int) -> bool:
+    """Could ``e`` be ``want`` (True: holds, False: fails or is NULL) for every row?"""
+    kind = e[0]
+    if kind == "and":
+        parts = [_could_be_all(x, want, unknown) for x in e[1]]
+        return all(parts) if want else any(parts)
+    if kind == "or":
+        parts = [_could_be_all(x, want, unknown) for x in e[1]]
+        return any(parts) if want else all(parts)
+    if kind == "not":
+        return _could_be_all(e[1], not want, unknown)
+    if kind == "is" and e[1][0] in ("and", "or", "not", "is"):
+        truth = e[2] if not e[3] else not e[2]
+        return _could_be_all(e[1], want == truth, unknown)
+    v = _truth(value(e))
+    if v is not UNKNOWN:  # known for every row: a constant, x = x, ctid IS NOT NULL ...
+        return v is True if want else v is False or v is None
+    dep = dependence(e)
+    if dep == UNKNOWN_DEP:
+        dep = unknown
+    return dep != TARGET  # row-independent: every row or none
+
+
+def trivial(e: Expr | None, *, row_independent: bool = True) -> bool | None:
+    """Could the condition ``e`` keep every row of the target? None: cannot tell.
+
+    ``row_independent=False`` judges only by value (every term counts as reading
+    the rows): used for plain SELECTs, which change nothing.
+    """
+    if e is None:
+        return False
+    if not row_independent:
+        return always_true(e)
+    sure = _could_be_all(e, True, TARGET)
+    if sure == _could_be_all(e, True, NONE):
+        return sure
+    return None
