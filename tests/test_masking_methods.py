@@ -252,3 +252,43 @@ def test_custom_method_raising_inside_text_fails_closed() -> None:
     finally:
         unregister("broken2")
         unregister("number")
+
+
+MIXED: list[Any] = [
+    None,
+    "john@example.com",
+    "@x.io",
+    "no at sign",
+    "",
+    "a@",
+    "x@y@z.co",
+    "4111111111111111",
+    "4111 1111 1111 1111",
+    "123",
+    5,
+    4111111111111111,
+    Decimal("10.5"),
+    b"bytes",
+    {"a": 1},
+    dt.date(2024, 1, 2),
+]
+
+
+@pytest.mark.parametrize("name", BUILTIN_METHODS)
+@pytest.mark.parametrize(
+    "values",
+    [
+        MIXED,
+        ["4111111111111111", "5500000000000004"],
+        ["4111111111111111", "378282246310005"],
+        ["1234567"] * 3,
+        ["123456"],
+        ["a@b.co", "c@d.io"],
+        [],
+    ],
+)
+def test_column_at_once_equals_value_by_value(name: str, values: list[Any]) -> None:
+    from governed_db.masking.methods import many
+
+    single = fn(name)
+    assert many(single)(list(values)) == [single(v) for v in values]

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from governed_db.masking.methods import MaskingError
+from governed_db.masking.methods import MaskingError, many
+from governed_db.masking.rowmaker import compile_row_maker
 from governed_db.masking.scan import Found, Scanner
 
 if TYPE_CHECKING:
@@ -49,20 +50,24 @@ def _failed(col: ColumnPlan, exc: Exception) -> MaskingError:
 class RowMasker:
     """Masks the rows of one result according to a :class:`MaskPlan`."""
 
-    __slots__ = ("_counts", "_groups", "_mask", "_memory", "_scan", "plan")
+    __slots__ = ("_apply", "_counts", "groups", "mask_columns", "mask_counts", "memory", "plan")
 
     def __init__(self, plan: MaskPlan, memory: MaskedValues | None = None) -> None:
         self.plan = plan
-        self._memory = memory
-        self._mask = [c for c in plan.columns if c.action == "mask"]
-        self._scan = [c for c in plan.columns if c.action == "scan"]
+        self.memory = memory
+        self.mask_columns = [c for c in plan.columns if c.action == "mask"]
+        #: Values masked so far in each of ``mask_columns`` (one row at a time).
+        self.mask_counts = [0] * len(self.mask_columns)
         self._counts: dict[tuple[int, str, str], int] = {}
+        self._apply: RowMaker | None = None
         groups: dict[tuple[int, bool], tuple[Scanner, list[ColumnPlan], bool]] = {}
-        for col in self._scan:
-            assert col.scanner is not None
-            key = (id(col.scanner), col.text_only)
-            groups.setdefault(key, (col.scanner, [], col.text_only))[1].append(col)
-        self._groups = list(groups.values())
+        for col in plan.columns:
+            if col.action == "scan":
+                assert col.scanner is not None
+                key = (id(col.scanner), col.text_only)
+                groups.setdefault(key, (col.scanner, [], col.text_only))[1].append(col)
+        #: Scanned columns by scanner: ``(scanner, columns, all plain text)``.
+        self.groups = list(groups.values())
 
     # --- counting and remembering ------------------------------------------------------------
 
@@ -73,40 +78,33 @@ class RowMasker:
     def _found(self, col: ColumnPlan, found: Found) -> None:
         for rule_id, method in found.hits:
             self._count(col.index, rule_id, method, 1)
-        if self._memory is not None:
-            self._memory.add(found.value)
-            self._memory.add_fragments(found.fragments)
+        if self.memory is not None:
+            self.memory.add(found.value)
+            self.memory.add_fragments(found.fragments)
 
     def counts(self) -> list[MaskCount]:
         """What was masked so far, per (column, rule, method)."""
+        totals = dict(self._counts)
+        for col, n in zip(self.mask_columns, self.mask_counts, strict=True):
+            if n:
+                key = (col.index, col.rule_id or "", col.method or "")
+                totals[key] = totals.get(key, 0) + n
         cols = self.plan.columns
         return [
             MaskCount(cols[i].column.name, cols[i].column.source, rule_id, method, n)
-            for (i, rule_id, method), n in sorted(self._counts.items())
+            for (i, rule_id, method), n in sorted(totals.items())
         ]
 
-    # --- one row -------------------------------------------------------------------------------
+    def failure(self, k: int, exc: Exception) -> MaskingError:
+        """The error for mask column ``k`` whose method raised ``exc``."""
+        return _failed(self.mask_columns[k], exc)
 
-    def apply(self, values: Sequence[Any]) -> tuple[Any, ...]:
-        """One row (any sequence), masked, as a tuple."""
-        return tuple(self.apply_list(list(values)))
+    def group_scan(self, g: int) -> Callable[[list[Any]], None]:
+        """Scan group ``g``'s columns of a row in place (the slow path of one row)."""
+        scanner, cols, text_only = self.groups[g]
+        names = ", ".join(c.column.name for c in cols)
 
-    def apply_list(self, row: list[Any]) -> list[Any]:
-        """Mask ``row`` in place and return it."""
-        memory = self._memory
-        for col in self._mask:
-            i = col.index
-            v = row[i]
-            if v is None:
-                continue
-            try:
-                row[i] = new = col.mask(v)  # type: ignore[misc]
-            except Exception as exc:
-                raise _failed(col, exc) from None
-            self._count(i, col.rule_id or "", col.method or "", 1)
-            if memory is not None:
-                memory.add(new)
-        for scanner, cols, text_only in self._groups:
+        def scan(row: list[Any]) -> None:
             values = [row[c.index] for c in cols]
             try:
                 if text_only:
@@ -114,72 +112,58 @@ class RowMasker:
                 else:
                     found = scanner.scan_values(values)
             except MaskingError as exc:
-                raise exc.at(", ".join(c.column.name for c in cols)) from None
+                raise exc.at(names) from None
             for k, f in found.items():
                 col = cols[k]
                 row[col.index] = f.value
                 self._found(col, f)
-        return row
+
+        return scan
+
+    # --- one row -------------------------------------------------------------------------------
+
+    def apply(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        """One row (any sequence), masked, as a tuple."""
+        if self._apply is None:
+            self._apply = compile_row_maker(self, tuple)
+        result: tuple[Any, ...] = self._apply(list(values))
+        return result
 
     def wrap(self, make_row: RowMaker) -> RowMaker:
         """``make_row`` itself when nothing needs masking, else a maker that masks first.
 
-        When the only work is scanning plain-text columns (the baseline on
-        ordinary tables) the maker runs one trigger pass over the row's texts
-        and does nothing more unless it fires.
+        The maker is generated for this plan (see :mod:`governed_db.masking.rowmaker`):
+        with only plain-text columns to scan, it runs one trigger pass over the
+        row's texts and does nothing more unless that fires.
         """
-        if not (self._mask or self._scan):
+        if not (self.mask_columns or self.groups):
             return make_row
-        apply_list = self.apply_list
-        if not self._mask and len(self._groups) == 1 and self._groups[0][2]:
-            scanner, cols, _ = self._groups[0]
-            fires = scanner.fires
-            pick: Callable[[Sequence[Any]], Any]
-            if len(cols) == 1:
-                index = cols[0].index
-
-                def pick(values: Sequence[Any]) -> tuple[Any, ...]:
-                    return (values[index],)
-
-            else:
-                pick = itemgetter(*(c.index for c in cols))
-
-            def make_scanned(values: Sequence[Any]) -> Any:
-                if fires(pick(values)):
-                    values = apply_list(values if type(values) is list else list(values))
-                return make_row(values)
-
-            return make_scanned
-
-        def make(values: Sequence[Any]) -> Any:
-            return make_row(apply_list(values if type(values) is list else list(values)))
-
-        return make
+        return compile_row_maker(self, make_row)
 
     # --- many rows -----------------------------------------------------------------------------
 
     def apply_rows(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """Many rows at once, masked, as a list of tuples (the input is not changed)."""
         out = list(map(tuple, rows))
-        if not out or not (self._mask or self._scan):
+        if not out or not (self.mask_columns or self.groups):
             return out
         n = len(out)
         replaced: dict[int, list[Any]] = {}
-        for col in self._mask:
+        for col in self.mask_columns:
             i = col.index
             values = list(map(itemgetter(i), out))
             try:
-                new = list(map(col.mask, values))  # type: ignore[arg-type]
+                new = many(col.mask)(values)  # type: ignore[arg-type]
             except Exception as exc:
                 raise _failed(col, exc) from None
             replaced[i] = new
             masked = n - values.count(None)
             if masked:
                 self._count(i, col.rule_id or "", col.method or "", masked)
-                if self._memory is not None:
-                    self._memory.update(new)
+                if self.memory is not None:
+                    self.memory.update(new)
         patches: dict[int, dict[int, Any]] = {}
-        for col in self._scan:
+        for col in (c for g in self.groups for c in g[1]):
             i = col.index
             values = list(map(itemgetter(i), out))
             scanner = col.scanner

@@ -12,7 +12,7 @@ be told from a real NULL). Memory is bounded: two generations of at most
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = ["MaskedValues"]
@@ -26,41 +26,71 @@ _TRIM = ".,:;!?<>[]{}`"
 class MaskedValues:
     """A bounded memory of masked values (and masked-in fragments) a connection emitted."""
 
-    __slots__ = ("_old", "_spaced", "_young", "capacity")
+    __slots__ = ("_old", "_pending", "_pending_n", "_spaced", "_young", "capacity")
 
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = max(2, capacity)
         self._young: set[Any] = set()
         self._old: set[Any] = set()
         self._spaced: dict[str, None] = {}
+        # Values land here first (a list append on the fetch path) and are
+        # hashed into the sets only when a write is checked.
+        self._pending: list[Any] = []
+        self._pending_n = 0
+
+    def _flush(self) -> None:
+        pending = self._pending[:]
+        del self._pending[:]  # the same list: emitters hold its append
+        self._pending_n = 0
+        for item in pending:
+            young = self._young
+            if type(item) is list:
+                young.update(item)
+                young.discard(None)
+            else:
+                young.add(item)
+            if len(young) > self.capacity // 2:
+                self._old = young
+                self._young = set()
 
     def __len__(self) -> int:
+        self._flush()
         return len(self._young) + len(self._old)
 
     def __bool__(self) -> bool:
-        return bool(self._young or self._old)
+        return bool(self._pending or self._young or self._old)
 
     def __contains__(self, value: object) -> bool:
+        if self._pending:
+            self._flush()
         return isinstance(value, str) and (value in self._young or value in self._old)
-
-    def _rotate(self) -> None:
-        if len(self._young) > self.capacity // 2:
-            self._old = self._young
-            self._young = set()
 
     def add(self, value: Any) -> None:
         """Remember one emitted value (anything but text is ignored)."""
         if type(value) is str:
-            self._young.add(value)
-            if len(self._young) > self.capacity // 2:
-                self._rotate()
+            self._pending.append(value)
+            self._pending_n += 1
+            if self._pending_n > self.capacity:
+                self._flush()
 
     def update(self, values: Iterable[Any]) -> None:
-        """Remember many emitted values at once (a masked column)."""
-        young = self._young
-        young.update(values)
-        young.discard(None)
-        self._rotate()
+        """Remember many emitted values at once (a masked column; kept by reference)."""
+        items = values if type(values) is list else list(values)
+        self._pending.append(items)
+        self._pending_n += len(items)
+        if self._pending_n > self.capacity:
+            self._flush()
+
+    def emitter(self) -> tuple[Callable[[Any], None], Callable[[], None]]:
+        """``(emit, trim)`` for a hot loop: ``emit(value)`` remembers one value
+        (any type; only text is ever matched), ``trim()`` keeps memory bounded
+        and is to be called every few thousand values."""
+
+        def trim() -> None:
+            if len(self._pending) > self.capacity:
+                self._flush()
+
+        return self._pending.append, trim
 
     def add_fragments(self, fragments: Iterable[str]) -> None:
         """Remember the masked pieces put inside a longer text (``j***@example.com``)."""
@@ -73,6 +103,8 @@ class MaskedValues:
                 self.add(frag)
 
     def _in_text(self, text: str) -> str | None:
+        if self._pending:
+            self._flush()
         if text in self:
             return text
         for m in _TOKEN.finditer(text):

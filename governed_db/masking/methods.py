@@ -35,6 +35,7 @@ __all__ = [
     "MaskingError",
     "UnknownMethodError",
     "bind",
+    "many",
     "method",
     "methods",
     "register",
@@ -207,6 +208,17 @@ def canonical_bytes(value: Any) -> bytes:
     return (plain if plain is not None else str(value)).encode("utf-8", "surrogatepass")
 
 
+def _with_many(mask: MaskFn, many: Callable[[list[Any]], list[Any]]) -> MaskFn:
+    mask.many = many  # type: ignore[attr-defined]
+    return mask
+
+
+def many(fn: MaskFn) -> Callable[[list[Any]], list[Any]]:
+    """``fn`` over a whole column at once: a built-in's loop, or ``map`` for others."""
+    batch: Callable[[list[Any]], list[Any]] | None = getattr(fn, "many", None)
+    return batch if batch is not None else lambda values: list(map(fn, values))
+
+
 def _text_method(fn: Callable[[str], str], token: str) -> MaskFn:
     def mask(value: Any) -> Any:
         if value is None:
@@ -229,7 +241,20 @@ def _email_method(token: str) -> MaskFn:
                 return value[0] + "***" + value[at:]
         return slow(value)
 
-    return mask
+    def many(values: list[Any]) -> list[Any]:
+        # rpartition gives back the string itself as the tail when there is no "@";
+        # anything but str and None (bytes, numbers) raises and takes the slow path
+        try:
+            return [
+                v[0] + "***@" + tail
+                if v is not None and (tail := v.rpartition("@")[2]) is not v and v[0] != "@"
+                else slow(v)
+                for v in values
+            ]
+        except (AttributeError, TypeError):
+            return [mask(v) for v in values]
+
+    return _with_many(mask, many)
 
 
 def _last4_method(token: str) -> MaskFn:
@@ -241,7 +266,24 @@ def _last4_method(token: str) -> MaskFn:
             return stars[len(value) - 4] + value[-4:]
         return slow(value)
 
-    return mask
+    def many(values: list[Any]) -> list[Any]:
+        if not values:
+            return []
+        try:
+            joined = "".join(values)
+        except TypeError:  # None or another type somewhere: value by value
+            return [mask(v) for v in values]
+        # every value is digits only, 7 to 67 of them: no check per value needed
+        if joined.isdigit():
+            shortest, longest = min(map(len, values)), max(map(len, values))
+            if shortest == longest >= 7:
+                prefix = stars[shortest - 4] if shortest < 68 else "*" * (shortest - 4)
+                return [prefix + v[-4:] for v in values]
+            if shortest >= 7 and longest < 68:
+                return [stars[len(v) - 4] + v[-4:] for v in values]
+        return [mask(v) for v in values]
+
+    return _with_many(mask, many)
 
 
 def _hash_method(key_source: KeySource, prefix: str, length: int) -> MaskFn:
@@ -283,9 +325,12 @@ def bind(
         return lambda value: None if value is None else fn(value)
     _check_options(name, opts)
     if name == "redact":
-        return lambda value: None if value is None else token
+        return _with_many(
+            lambda value: None if value is None else token,
+            lambda values: [None if v is None else token for v in values],
+        )
     if name == "null":
-        return lambda value: None
+        return _with_many(lambda value: None, lambda values: [None] * len(values))
     if name == "partial":
         first, last = opts.get("keep_first", 1), opts.get("keep_last", 1)
         return _text_method(lambda text: keep(text, first, last), token)
