@@ -60,7 +60,7 @@ def _statement(kind: str, body: Node, seen: Seen, w: Walker) -> None:
                 target = body.get(key)
                 for rv in target if isinstance(target, list) else [target]:
                     if isinstance(rv, dict):
-                        w.write(rv.get("RangeVar", rv))
+                        w.write(rv.get("RangeVar", rv.get("relation", rv)))
         if kind == "ExecuteStmt":
             seen.executes = str(body.get("name", ""))
         elif kind == "DeallocateStmt":
@@ -119,8 +119,13 @@ def _statement(kind: str, body: Node, seen: Seen, w: Walker) -> None:
         w.walk({"VariableSetStmt": body}, frozenset())
     elif kind == "RenameStmt":
         seen.operation = "alter"
-        if body.get("renameType") in RELATION_OBJECTS or (
-            body.get("relationType") in RELATION_OBJECTS and body.get("relation")
+        renamed = body.get("renameType")
+        if renamed in RELATION_OBJECTS or (
+            body.get("relation")
+            and (
+                body.get("relationType") in RELATION_OBJECTS
+                or renamed in ("OBJECT_COLUMN", "OBJECT_TABCONSTRAINT")
+            )
         ):
             w.write(body.get("relation"))
     else:
@@ -245,7 +250,7 @@ _TARGETS: dict[str, tuple[str, ...]] = {
     "CreateStmt": ("relation",),
     "ViewStmt": ("view",),
     "IndexStmt": ("relation",),
-    "CreateForeignTableStmt": ("relation",),
+    "CreateForeignTableStmt": ("base",),
     "RefreshMatViewStmt": ("relation",),
     "ClusterStmt": ("relation",),
     "CreateTrigStmt": ("relation",),

@@ -125,6 +125,20 @@ def to_expr(n: Node, scope: Scope | None = None) -> Expr:
         return ("and" if op == "AND_EXPR" else "or", args)
     if kind == "A_Expr":
         return _a_expr(n, body, scope)
+    if kind == "CaseExpr":
+        arg = body.get("arg")
+        subject = to_expr(arg, scope) if arg else None
+        conditions, results = [], []
+        for when in body.get("args", ()):
+            branch = when["CaseWhen"]
+            condition = to_expr(branch["expr"], scope)
+            if subject is not None:
+                condition = ("cmp", "=", subject, condition)
+            conditions.append(condition)
+            results.append(to_expr(branch["result"], scope))
+        default = body.get("defresult")
+        otherwise = to_expr(default, scope) if default else None
+        return ("case", tuple(conditions), tuple(results), otherwise)
     if kind == "NullTest":
         return ("isnull", to_expr(body["arg"], scope), body["nulltesttype"] == "IS_NOT_NULL")
     if kind == "BooleanTest":

@@ -50,6 +50,8 @@ class Scope:
         item there; anywhere else it might be another item's: ``MAYBE``.
         """
         levels = self.levels
+        if not levels:  # no statement scope (a plain SELECT): every column reads the rows
+            return "col:" + ".".join(fields), TARGET
         if len(fields) >= 2:
             for depth in range(len(levels) - 1, -1, -1):
                 for item in levels[depth]:

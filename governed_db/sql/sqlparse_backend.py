@@ -27,6 +27,8 @@ _SIMPLE = {
     "do": "do", "load": "load",
 }
 # fmt: on
+# The verbs a query's main part starts with, after any WITH clause.
+_QUERY_VERBS = ("select", "insert", "update", "delete", "merge", "values", "table")
 
 
 def _name(item: Item | None) -> str:
@@ -139,8 +141,9 @@ class _Statement(Definitions):
     def query_statement(self, items: list[Item]) -> None:
         seen = self.seen
         seen.operation = "select"
-        if is_word(items[0], "select"):
-            k = next((j for j, it in enumerate(items) if is_word(it, "into")), None)
+        main = next((j for j, it in enumerate(items) if is_word(it, *_QUERY_VERBS)), None)
+        if main is not None and is_word(items[main], "select"):
+            k = next((j for j in range(main, len(items)) if is_word(items[j], "into")), None)
             if k is not None:
                 j = skip(items, k + 1, "temp", "temporary", "unlogged", "table")
                 parts, end = self.name_at(items, j)

@@ -111,7 +111,9 @@ class Writes(Reader):
         if not is_word(items[i] if i < n else None, "on"):
             raise Unsure("MERGE without ON")
         start = i = i + 1
-        while i < n and not is_word(items[i], "when"):
+        depth = 0  # CASE ... END inside ON has WHENs of its own
+        while i < n and (depth or not is_word(items[i], "when")):
+            depth += is_word(items[i], "case") - is_word(items[i], "end")
             i += 1
         self.scan(items[start:], ctes)
         _, matched = self.condition(items[start:i], scope)

@@ -259,19 +259,23 @@ class _Parser:
         return ("cast", expr, cast_type(typ), key)
 
     def case(self) -> Expr:
-        parts: list[Expr] = []
-        if not is_word(self.peek(), "when"):
-            parts.append(self.or_())
+        subject = None if is_word(self.peek(), "when") else self.or_()
+        conditions: list[Expr] = []
+        results: list[Expr] = []
         while is_word(self.peek(), "when"):
             self.pos += 1
-            parts.append(self.or_())
+            condition = self.or_()
+            conditions.append(condition if subject is None else ("cmp", "=", subject, condition))
             self.expect("then")
-            parts.append(self.or_())
+            results.append(self.or_())
+        if not conditions:
+            raise Unsure("CASE without WHEN")
+        otherwise = None
         if is_word(self.peek(), "else"):
             self.pos += 1
-            parts.append(self.or_())
+            otherwise = self.or_()
         self.expect("end")
-        return _term(("case", len(parts)), *parts)
+        return ("case", tuple(conditions), tuple(results), otherwise)
 
     def call(self, fields: list[str], group: Group, written: list[Item]) -> Expr:
         """A function call: its arguments decide what it depends on."""

@@ -124,11 +124,16 @@ def is_word(item: Item | None, *words: str) -> bool:
 
 
 _QUERY_STARTS = frozenset({"select", "with", "values", "table", "insert", "update", "delete"})
+_QUERY_TAILS = frozenset({"union", "intersect", "except", "order", "limit", "offset", "fetch"})
 
 
 def is_query(group: Group) -> bool:
-    """Does the group hold a (sub)query rather than an expression or a list?"""
+    """Does the group hold a (sub)query rather than an expression or a list?
+
+    ``((SELECT 1) UNION (SELECT 2))`` is a query; ``((SELECT 1) = (SELECT 1))`` is not.
+    """
     first = group.items[0] if group.items else None
     if isinstance(first, Group):
-        return is_query(first)
+        after = group.items[1] if len(group.items) > 1 else None
+        return is_query(first) and (after is None or is_word(after, *_QUERY_TAILS))
     return is_word(first, *_QUERY_STARTS)

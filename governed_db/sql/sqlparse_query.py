@@ -353,8 +353,13 @@ class Reader:
         for i, item in enumerate(items):
             if isinstance(item, Group):
                 self.ddl_scan(item.items, ctes)
-            elif is_word(item, "references") or (
-                is_word(item, "like") and (i == 0 or items[i - 1] == COMMA)
+            elif (
+                is_word(item, "references")
+                or (is_word(item, "like") and (i == 0 or items[i - 1] == COMMA))
+                or (  # ALTER TABLE t [NO] INHERIT parent
+                    is_word(item, "inherit")
+                    and (i == 0 or items[i - 1] == COMMA or is_word(items[i - 1], "no"))
+                )
             ):
                 parts, _ = self.name_at(items, i + 1)
                 self.seen.reads.add(self.qualify(parts))

@@ -72,7 +72,7 @@ SQL_TYPES = {
 # fmt: off
 CLAUSE_END = frozenset({
     "group", "having", "window", "order", "limit", "offset", "fetch", "for", "union",
-    "intersect", "except", "returning", "when", "join", "inner", "left", "right", "full",
+    "intersect", "except", "returning", "join", "inner", "left", "right", "full",
     "cross", "natural", "where", "on",
 })
 # fmt: on

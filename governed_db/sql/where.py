@@ -15,6 +15,8 @@ An expression is a tuple whose first item names its kind:
 ``("is", e, truth, negated)``  IS [NOT] TRUE/FALSE (truth is True/False)
 ``("distinct", l, r, not_distinct)``  IS [NOT] DISTINCT FROM
 ``("cast", e, type, key)``  type: bool, int, float, text or other; key: the type as written
+``("case", conditions, results, else)``  CASE WHEN c THEN r ... ELSE e END (else: None
+                            when absent); ``CASE x WHEN v`` is written with ``x = v``
 
 A term's ``dep`` is ``NONE`` (reads no column of the table the statement changes),
 ``MAYBE`` (an unqualified column that may or may not be the target's),
@@ -328,6 +330,14 @@ def value(e: Expr) -> Any:
         return bool(same) if e[3] else not same
     if kind == "cast":
         return _cast(value(e[1]), e[2])
+    if kind == "case":
+        for condition, result in zip(e[1], e[2], strict=True):
+            chosen = _truth(value(condition))
+            if chosen is True:
+                return value(result)
+            if chosen is UNKNOWN:
+                return UNKNOWN
+        return None if e[3] is None else value(e[3])
     return UNKNOWN
 
 
@@ -366,13 +376,17 @@ def _could_be_all(e: Expr, want: bool, unknown: int) -> bool:
         parts = [_could_be_all(x, want, unknown) for x in e[1]]
         return all(parts) if want else any(parts)
     if kind == "or":
+        if want and _has_complements(e[1]):
+            return True  # x = 1 OR x <> 1 OR x IS NULL ...
         parts = [_could_be_all(x, want, unknown) for x in e[1]]
         return any(parts) if want else all(parts)
     if kind == "not":
         return _could_be_all(e[1], not want, unknown)
-    if kind == "is" and e[1][0] in ("and", "or", "not", "is"):
+    if kind == "is" and e[1][0] in ("and", "or", "not", "is", "case"):
         truth = e[2] if not e[3] else not e[2]
         return _could_be_all(e[1], want == truth, unknown)
+    if kind == "case":
+        return _case_could_be_all(e, want, unknown)
     v = _truth(value(e))
     if v is not UNKNOWN:  # known for every row: a constant, x = x, ctid IS NOT NULL ...
         return v is True if want else v is False or v is None
@@ -380,6 +394,51 @@ def _could_be_all(e: Expr, want: bool, unknown: int) -> bool:
     if dep == UNKNOWN_DEP:
         dep = unknown
     return dep != TARGET  # row-independent: every row or none
+
+
+_COMPLEMENT = {
+    "=": "<>", "<>": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">",
+    "like": "nlike", "nlike": "like", "ilike": "nilike", "nilike": "ilike",
+}  # fmt: skip
+
+
+def _has_complements(branches: tuple[Expr, ...]) -> bool:
+    """Two branches of an OR that cover every non-NULL row: e OR NOT e, x < 1 OR x >= 1 ..."""
+    seen = set(branches)
+    for b in branches:
+        kind = b[0]
+        if kind == "not" and b[1] in seen:
+            return True
+        if kind == "isnull" and ("isnull", b[1], not b[2]) in seen:
+            return True
+        if kind == "cmp" and ("cmp", _COMPLEMENT.get(b[1]), b[2], b[3]) in seen:
+            return True
+        if kind == "is" and ("is", b[1], b[2], not b[3]) in seen:
+            return True
+    return False
+
+
+def _case_could_be_all(e: Expr, want: bool, unknown: int) -> bool:
+    """One branch taken for every row, or a result that reads no row and may be anything."""
+    conditions, results, otherwise = e[1], e[2], e[3]
+    if otherwise is None:
+        otherwise = ("const", None)
+    for result in (*results, otherwise):
+        if _truth(value(result)) is UNKNOWN and _independent(result, unknown):
+            return True  # e.g. ELSE $1: every row that reaches it goes the same way
+    if any(
+        _could_be_all(c, True, unknown) and _could_be_all(r, want, unknown)
+        for c, r in zip(conditions, results, strict=True)
+    ):
+        return True
+    return _could_be_all(otherwise, want, unknown) and all(
+        _could_be_all(c, False, unknown) for c in conditions
+    )
+
+
+def _independent(e: Expr, unknown: int) -> bool:
+    dep = dependence(e)
+    return (unknown if dep == UNKNOWN_DEP else dep) != TARGET
 
 
 def trivial(e: Expr | None, *, row_independent: bool = True) -> bool | None:
