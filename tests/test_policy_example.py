@@ -158,3 +158,75 @@ def test_message_reads_well(example: Policy) -> None:
         "DELETE on public.orders has no WHERE clause (rule delete-needs-where). "
         "Add a WHERE clause that selects the rows to delete."
     )
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("create or replace function f() returns int language sql as 'select 1'",
+         ("require_approval", "code-needs-approval")),
+        ("create trigger tr after insert on orders for each row execute function f()",
+         ("require_approval", "code-needs-approval")),
+        ("create rule r as on insert to orders do instead nothing",
+         ("require_approval", "code-needs-approval")),
+        ("alter table orders drop column note", ("require_approval",
+                                                 "destructive-alter-needs-approval")),
+        ("alter table orders alter column total type int using total::int",
+         ("require_approval", "destructive-alter-needs-approval")),
+        ("alter table orders rename to old_orders", ("require_approval",
+                                                     "destructive-alter-needs-approval")),
+        ("alter table orders disable trigger all", ("require_approval",
+                                                    "destructive-alter-needs-approval")),
+        ("alter table orders add column note text", ("allow", None)),
+        ("set search_path = evil", ("require_approval", "session-settings-need-approval")),
+        ("set role admin", ("require_approval", "session-settings-need-approval")),
+        ("select set_config('search_path', 'evil', false)",
+         ("require_approval", "session-settings-need-approval")),
+        ("set statement_timeout = '5s'", ("allow", None)),
+        ("select lo_unlink(1)", ("require_approval", "dangerous-functions-need-approval")),
+        ("merge into orders using s on true when matched then delete", ("block", "trivial-where")),
+        ("insert into orders values (1) on conflict (id) do update set paid = true",
+         ("allow", None)),
+        ("create table k as with d as (delete from orders returning *) select * from d",
+         ("block", "delete-needs-where")),
+    ],
+)  # fmt: skip
+def test_guardrails_for_what_statements_do(
+    example: Policy, sql: str, expected: tuple[str, str | None]
+) -> None:
+    assert run(example, sql, "prod") == expected
+
+
+def test_code_and_settings_rules_are_prod_only(example: Policy) -> None:
+    for sql in ("create function f() returns int language sql as 'select 1'",
+                "set search_path = x", "alter table orders drop column note"):  # fmt: skip
+        assert run(example, sql, "dev") == ("allow", None)
+
+
+def test_reporting_reads_but_locks_nothing(example: Policy) -> None:
+    assert run(example, "SELECT * FROM orders", "prod", REPORTING) == ("allow", None)
+    assert run(example, "SELECT * FROM orders FOR UPDATE", "prod", REPORTING) == (
+        "block",
+        "reporting-takes-no-row-locks",
+    )
+    assert run(example, "SELECT * FROM orders FOR SHARE SKIP LOCKED", "dev", REPORTING) == (
+        "block",
+        "reporting-takes-no-row-locks",
+    )
+    assert run(example, "EXPLAIN ANALYZE SELECT * FROM orders", "prod", REPORTING) == (
+        "block",
+        "reporting-runs-no-explain-analyze",
+    )
+    assert run(example, "EXPLAIN SELECT * FROM orders", "prod", REPORTING) == ("allow", None)
+    assert run(example, "EXPLAIN ANALYZE DELETE FROM orders WHERE id = 1", "prod", REPORTING) == (
+        "block",
+        "reporting-is-read-only",
+    )
+
+
+def test_scratch_allow_rule_needs_every_written_table(example: Policy) -> None:
+    sneaky = (
+        "WITH d AS (DELETE FROM public.orders RETURNING *) INSERT INTO scratch.tmp SELECT * FROM d"
+    )
+    assert run(example, sneaky, "dev") == ("block", "delete-needs-where")
+    assert run(example, "DELETE FROM scratch.tmp", "dev") == ("allow", "dev-scratch-anything-goes")

@@ -265,8 +265,12 @@ class Conditions:
         ):
             return False
         if self.settings is not None:
+            # "*" (a name not known in advance) may be any setting: every pattern matches it
+            # in a refusing rule, only a pattern matching "*" itself in a permissive one.
             settings = self.settings
-            if not _all_or_any(s.settings, lambda v: v == "*" or settings.matches(v), every):
+            if not _all_or_any(
+                s.settings, lambda v: settings.matches(v) or (v == "*" and not every), every
+            ):
                 return False
         if self.objects is not None and not _all_or_any(
             s.objects, self.objects.__contains__, every

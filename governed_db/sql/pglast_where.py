@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from governed_db.sql.scope import NONE, TARGET, Scope, ScopeItem
@@ -88,7 +87,7 @@ class _Canon:
 
 def _term(n: Node, scope: Scope | None) -> Expr:
     canon = _Canon()
-    key = json.dumps(canon.node(n, scope), sort_keys=True)
+    key = repr(canon.node(n, scope))  # one parser, one key order: equal nodes, equal reprs
     return ("term", key, canon.dep)
 
 
@@ -151,7 +150,8 @@ def to_expr(n: Node, scope: Scope | None = None) -> Expr:
         if type_name.get("arrayBounds"):
             return _term(n, scope)
         names = strings(type_name.get("names", []))
-        key = json.dumps(_Canon().node(type_name, None), sort_keys=True)
+        modifiers = type_name.get("typmods")
+        key = repr((names, _Canon().node(modifiers, None) if modifiers else None))
         return ("cast", to_expr(body["arg"], scope), cast_type(names[-1] if names else ""), key)
     return _term(n, scope)
 
