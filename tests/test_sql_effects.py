@@ -78,6 +78,8 @@ def check(query: str, backend: str, *, exact: bool = False, **expected: Any) -> 
          {"update"}),
         ("copy (delete from t where id = 1 returning *) to stdout", "delete",
          {"delete", "copy_to"}),
+        ("copy (delete from t returning *) to program 'cat'", "copy_program",
+         {"copy_program", "delete"}),
         ("create table b as select * from a", "create", {"create"}),
         ("create table b as with d as (delete from a returning *) select * from d", "delete",
          {"create", "delete"}),

@@ -111,6 +111,10 @@ TRIVIAL_DELETES = [
     "delete from orders o using orders o2 where o2.id = 1",
     "update orders set x = 1 from customers c where c.id = 5",
     "update orders o set x = 1 from (select 1 as id) s where s.id = 1",
+    # an identity self-join: every row is joined to itself
+    "delete from orders using orders o2 where orders.id = o2.id",
+    "delete from orders o using public.orders o2 where o.id is not distinct from o2.id",
+    "update orders o set x = 1 from orders o2 where o2.id = o.id",
     # unqualified columns that may belong to the other table: fail closed
     "delete from orders using customers where vip",
     "update orders o set x = 1 from customers c where c.id = customer_id",
@@ -143,6 +147,8 @@ MEANINGFUL_DELETES = [
     "delete from orders where 'f'",
     "delete from orders where 'off'::boolean",
     "delete from orders where id > 5 or id < 5",
+    "delete from orders o using orders p where o.parent_id = p.id and p.archived",
+    "with orders as (select 1 as id) delete from public.orders o using orders c where o.id = c.id",
 ]
 
 
@@ -216,6 +222,7 @@ ATOMS = [
     "'t'", "'off'", "%s", "$1", "now()", "lower(name)", "lower(o.name)", "ctid", "o.ctid",
     "(select 1)", "(select true)", "exists (select 1)", "exists (select 1 from x where x.a = o.id)",
     "exists (select 1 from x where x.a = c.id)", "coalesce(id, 0)", "id::text", "cast(id as text)",
+    "o2.id", "o2.parent_id",
 ]  # fmt: skip
 OPS = ["=", "<>", "<", ">=", "like", "is not distinct from"]
 
@@ -250,6 +257,7 @@ shape = st.sampled_from(
         "delete from orders o using customers c where {}",
         "update orders o set x = 1 from customers c where {}",
         "merge into orders o using customers c on {} when matched then delete",
+        "delete from orders o using orders o2 where {}",
         "select * from orders o where {}",
     ]
 )

@@ -124,8 +124,8 @@ class Walker:
         else:
             others = body.get("sourceRelation") if op == "merge" else None
             others = [others] if others else body.get("usingClause") or body.get("fromClause")
-            items = from_items([{"RangeVar": target}], target=True) if target else []
-            scope = Scope().push([*items, *from_items(others)])
+            items = from_items([{"RangeVar": target}], target=True, ctes=frozenset())
+            scope = Scope().push([*items, *from_items(others, ctes=ctes)])
             if op == "merge":
                 self.merge(body, scope)
             else:

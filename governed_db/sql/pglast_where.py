@@ -21,26 +21,35 @@ def _alias(node: Node) -> str | None:
     return str(alias["aliasname"]) if alias else None
 
 
-def from_items(nodes: list[Node] | None, *, target: bool = False) -> list[ScopeItem]:
-    """The names a FROM list makes visible (``target`` marks them as the changed table)."""
+def from_items(
+    nodes: list[Node] | None, *, target: bool = False, ctes: frozenset[str] | None = None
+) -> list[ScopeItem]:
+    """The names a FROM list makes visible (``target`` marks them as the changed table).
+
+    With ``ctes`` (the statement's own level) each plain table also names what it scans.
+    """
     out: list[ScopeItem] = []
     for node in nodes or ():
         ((kind, body),) = node.items()
         if kind == "RangeVar":
             alias = _alias(body)
+            relname = body.get("relname", "")
+            schema = body.get("schemaname", "public")
+            table = None
+            if ctes is not None and ("schemaname" in body or relname not in ctes):
+                table = f"{schema}.{relname}"
             if alias is not None:
-                out.append(ScopeItem(alias, None, target))
+                out.append(ScopeItem(alias, None, target, table))
             else:
-                schema = body.get("schemaname", "public")
-                out.append(ScopeItem(body.get("relname", ""), schema, target))
+                out.append(ScopeItem(relname, schema, target, table))
         elif kind == "JoinExpr":
             alias = _alias(body)
             if alias is not None:
                 out.append(ScopeItem(alias))
             else:
-                out.extend(from_items([body["larg"], body["rarg"]]))
+                out.extend(from_items([body["larg"], body["rarg"]], ctes=ctes))
         elif kind == "RangeTableSample":
-            out.extend(from_items([body["relation"]]))
+            out.extend(from_items([body["relation"]], ctes=ctes))
         elif kind == "RangeFunction":
             alias = _alias(body)
             functions = body.get("functions", [])

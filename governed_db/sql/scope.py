@@ -22,12 +22,16 @@ class ScopeItem:
     ``refname`` is the alias, else the relation (or function) name; "" when the
     item cannot be named. ``schema`` is set for an unaliased table (so
     ``schema.table.column`` can name it). ``target`` marks the table the
-    statement changes.
+    statement changes. ``table`` is the table a statement-level item scans
+    (``schema.name``): a column of the target and the same column of another
+    scan of the same table are the same term (``DELETE FROM t USING t t2 WHERE
+    t.id = t2.id`` matches every row).
     """
 
     refname: str
     schema: str | None = None
     target: bool = False
+    table: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,4 +77,6 @@ class Scope:
 
 
 def _key(depth: int, item: ScopeItem, rest: Sequence[str]) -> str:
+    if depth == 0 and item.table:
+        return f"col:t:{item.table}." + ".".join(rest)
     return f"col:{depth}:{item.refname}." + ".".join(rest)

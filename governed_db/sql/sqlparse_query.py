@@ -106,10 +106,11 @@ class Reader:
         name = None
         if alias:
             name, i = self.alias_at(items, i)
+        table = self.qualify(parts)
         if name is not None:
-            return ScopeItem(name, None, True), i
+            return ScopeItem(name, None, True, table), i
         schema = parts[-2] if len(parts) > 1 else "public"
-        return ScopeItem(parts[-1], schema, True), i
+        return ScopeItem(parts[-1], schema, True, table), i
 
     def write_list(self, items: list[Item], i: int) -> None:
         """Comma-separated written relations from ``i`` on (TRUNCATE, LOCK, DROP ...)."""
@@ -169,6 +170,7 @@ class Reader:
         if is_word(item, "rows"):
             raise Unsure("ROWS FROM")
         parts, i = self.name_at(items, i)
+        table = None
         if i < len(items) and isinstance(items[i], Group):
             call = items[i]
             assert isinstance(call, Group)
@@ -181,14 +183,19 @@ class Reader:
             schema = None
         else:
             if not (len(parts) == 1 and parts[0] in ctes):
-                self.seen.reads.add(self.qualify(parts))
+                table = self.qualify(parts)
+                self.seen.reads.add(table)
             default = parts[-1]
             schema = parts[-2] if len(parts) > 1 else "public"
         if i < len(items) and items[i] == Tok("op", "*"):
             i += 1
         alias, i = self.alias_at(items, i)
         if names is not None:
-            names.append(ScopeItem(alias, None) if alias else ScopeItem(default, schema))
+            names.append(
+                ScopeItem(alias, None, False, table)
+                if alias
+                else ScopeItem(default, schema, False, table)
+            )
         return i
 
     def lock(self, items: list[Item], i: int) -> int:

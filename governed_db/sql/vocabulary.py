@@ -270,11 +270,15 @@ class Seen:
         self.klass = None
 
     def settle_copy(self) -> None:
-        """``COPY (DELETE ... RETURNING ...) TO`` is a delete; a PROGRAM stays copy_program."""
-        if self.operation != "copy_program":
-            copying = self.operation
-            self.settle_effect()
-            self.effects.add(copying)
+        """``COPY (DELETE ... RETURNING ...) TO`` is a delete; a PROGRAM stays copy_program.
+
+        Either way the query's write is an effect, with its WHERE facts.
+        """
+        copying = self.operation
+        self.settle_effect()
+        self.effects.add(copying)
+        if copying == "copy_program":
+            self.operation = copying
 
     def only_plans(self, operation: str) -> None:
         """The statement is planned, not run (EXPLAIN): what it names is only read."""

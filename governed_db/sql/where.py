@@ -245,8 +245,20 @@ _SAME_TRUE = frozenset({"=", "<=", ">=", "like", "ilike"})
 _SAME_FALSE = frozenset({"<>", "<", ">", "nlike", "nilike"})
 
 
+def _same(a: Any, b: Any) -> bool:
+    """The same expression, whatever each term's dependence: ``t.id`` and ``t2.id`` over
+    another scan of the same table are the same column."""
+    if type(a) is not tuple or type(b) is not tuple:
+        return bool(a == b)
+    if len(a) != len(b):
+        return False
+    if a and a[0] == "term" and b[0] == "term":
+        return bool(a[1] == b[1])
+    return all(_same(x, y) for x, y in zip(a, b, strict=True))
+
+
 def _cmp(op: str, left: Expr, right: Expr) -> Any:
-    if left == right and left[0] != "const":
+    if left[0] != "const" and _same(left, right):
         # The same expression on both sides: true for every row where it is not NULL.
         if op in _SAME_TRUE:
             return True
@@ -287,7 +299,7 @@ def value(e: Expr) -> Any:
     if kind == "arith":
         return _arith(e[1], value(e[2]), value(e[3]))
     if kind == "in":
-        if e[1][0] != "const" and e[1] in e[2]:
+        if e[1][0] != "const" and any(_same(e[1], item) for item in e[2]):
             return not e[3]  # x IN (.., x, ..)
         v = value(e[1])
         items = [value(x) for x in e[2]]
@@ -316,7 +328,7 @@ def value(e: Expr) -> Any:
         hit = v is e[2]
         return (not hit) if e[3] else hit
     if kind == "distinct":
-        if e[1] == e[2]:
+        if _same(e[1], e[2]):
             return e[3]  # x IS NOT DISTINCT FROM x: always (NULLs included)
         a, b = value(e[1]), value(e[2])
         if a is UNKNOWN or b is UNKNOWN:
