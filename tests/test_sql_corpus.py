@@ -120,7 +120,7 @@ def conservative(entry: dict[str, Any], facts: Facts) -> bool:
 
 CODE = {"function", "procedure", "routine", "aggregate", "rule", "trigger", "event_trigger",
         "operator", "cast", "language", "transform"}  # fmt: skip
-DESTRUCTIVE = {"drop_column", "alter_type_using", "rename", "disable_trigger",
+DESTRUCTIVE = {"drop_column", "alter_type_using", "rename", "set_schema", "disable_trigger",
                "disable_row_security"}  # fmt: skip
 SETTINGS = {"search_path", "session_replication_role", "transform_null_equals",
             "standard_conforming_strings", "role", "session_authorization", "*"}  # fmt: skip
