@@ -22,6 +22,7 @@ POSITIVE = [
     ("email", "Contact john.doe@example.com today", "john.doe@example.com"),
     ("email", "<a.b+tag@mail.example.co.uk>", "a.b+tag@mail.example.co.uk"),
     ("email", "unicode: müller@bücher.de.", "müller@bücher.de"),
+    ("email", "@ first, then 0@0.com", "0@0.com"),
     ("phone", "Call +1 415-555-2671 now", "+1 415-555-2671"),
     ("phone", "UK office +44 20 7946 0958.", "+44 20 7946 0958"),
     ("phone", "desk (415) 555-2671", "(415) 555-2671"),

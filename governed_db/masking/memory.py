@@ -5,8 +5,9 @@ would store ``j***@example.com`` over the real address. The governor asks
 :meth:`MaskedValues.find_in_params` and :meth:`MaskedValues.find_in_text` of
 every write and refuses it (rule ``masked-value-write``) when either returns
 something. Only text outputs are remembered (``null`` gives None, which can't
-be told from a real NULL). Memory is bounded: two generations of at most
-``capacity // 2`` values each; the oldest generation is dropped whole.
+be told from a real NULL). Memory is bounded: values are hashed (when a
+write is checked) into two generations of ``capacity // 2``, the oldest dropped
+whole; not yet hashed, at most about twice ``capacity`` are kept, newest first.
 """
 
 from __future__ import annotations
@@ -26,71 +27,71 @@ _TRIM = ".,:;!?<>[]{}`"
 class MaskedValues:
     """A bounded memory of masked values (and masked-in fragments) a connection emitted."""
 
-    __slots__ = ("_old", "_pending", "_pending_n", "_spaced", "_young", "capacity")
+    __slots__ = ("_batches", "_batches_n", "_old", "_singles", "_spaced", "_young", "capacity")
 
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = max(2, capacity)
         self._young: set[Any] = set()
         self._old: set[Any] = set()
         self._spaced: dict[str, None] = {}
-        # Values land here first (a list append on the fetch path) and are
-        # hashed into the sets only when a write is checked.
-        self._pending: list[Any] = []
-        self._pending_n = 0
+        # What the fetch path emits lands here first, unhashed (a list append, or a
+        # masked column kept by reference); it is hashed into the sets only when a
+        # write is checked. The oldest is dropped unhashed to stay bounded.
+        self._singles: list[Any] = []
+        self._batches: list[list[Any]] = []
+        self._batches_n = 0
 
     def _flush(self) -> None:
-        pending = self._pending[:]
-        del self._pending[:]  # the same list: emitters hold its append
-        self._pending_n = 0
-        for item in pending:
-            young = self._young
-            if type(item) is list:
-                young.update(item)
+        singles = self._singles[:]
+        del self._singles[:]  # the same list: emitters hold its append
+        batches, self._batches, self._batches_n = self._batches, [], 0
+        half = self.capacity // 2
+        for items in [*batches, singles]:
+            for start in range(0, len(items), half):
+                young = self._young
+                young.update(items[start : start + half])
                 young.discard(None)
-            else:
-                young.add(item)
-            if len(young) > self.capacity // 2:
-                self._old = young
-                self._young = set()
+                if len(young) >= half:
+                    self._old = young
+                    self._young = set()
 
     def __len__(self) -> int:
         self._flush()
         return len(self._young) + len(self._old)
 
     def __bool__(self) -> bool:
-        return bool(self._pending or self._young or self._old)
+        return bool(self._singles or self._batches or self._young or self._old)
 
     def __contains__(self, value: object) -> bool:
-        if self._pending:
+        if self._singles or self._batches:
             self._flush()
         return isinstance(value, str) and (value in self._young or value in self._old)
 
     def add(self, value: Any) -> None:
         """Remember one emitted value (anything but text is ignored)."""
         if type(value) is str:
-            self._pending.append(value)
-            self._pending_n += 1
-            if self._pending_n > self.capacity:
-                self._flush()
+            self._singles.append(value)
+            if len(self._singles) > 2 * self.capacity:
+                self._trim()
 
     def update(self, values: Iterable[Any]) -> None:
-        """Remember many emitted values at once (a masked column; kept by reference)."""
+        """Remember many emitted values at once (a masked column, kept by reference)."""
         items = values if type(values) is list else list(values)
-        self._pending.append(items)
-        self._pending_n += len(items)
-        if self._pending_n > self.capacity:
-            self._flush()
+        self._batches.append(items)
+        self._batches_n += len(items)
+        while len(self._batches) > 1 and self._batches_n - len(self._batches[0]) >= self.capacity:
+            self._batches_n -= len(self._batches.pop(0))
+
+    def _trim(self) -> None:
+        if len(self._singles) > 2 * self.capacity:
+            del self._singles[: len(self._singles) - self.capacity]
 
     def emitter(self) -> tuple[Callable[[Any], None], Callable[[], None]]:
         """``(emit, trim)`` for a hot loop: ``emit(value)`` remembers one value
         (any type; only text is ever matched), ``trim()`` keeps memory bounded
         and is to be called every few thousand values."""
 
-        def trim() -> None:
-            if len(self._pending) > self.capacity:
-                self._flush()
-
-        return self._pending.append, trim
+        return self._singles.append, self._trim
 
     def add_fragments(self, fragments: Iterable[str]) -> None:
         """Remember the masked pieces put inside a longer text (``j***@example.com``)."""
@@ -103,8 +104,6 @@ class MaskedValues:
                 self.add(frag)
 
     def _in_text(self, text: str) -> str | None:
-        if self._pending:
-            self._flush()
         if text in self:
             return text
         for m in _TOKEN.finditer(text):

@@ -47,22 +47,23 @@ def compile_row_maker(masker: RowMasker, make_row: RowMaker) -> RowMaker:
         ]
         if memory is not None:
             inner.append("    emit(v)")
+    to_list = (
+        [] if masker.mask_columns else ["if type(values) is not list:", "    values = list(values)"]
+    )
     for g, (scanner, cols, text_only) in enumerate(masker.groups):
         env[f"scan{g}"] = masker.group_scan(g)
         if text_only:
             env[f"fires{g}"] = scanner.fires
             picked = ", ".join(f"values[{c.index}]" for c in cols)
-            inner += [f"if fires{g}(({picked},)):", f"    scan{g}(values)"]
+            inner += [f"if fires{g}(({picked},)):", *("    " + x for x in to_list)]
+            inner.append(f"    scan{g}(values)")
         else:
-            inner.append(f"scan{g}(values)")
+            inner += [*to_list, f"scan{g}(values)"]
     if memory is not None:
         inner += ["tick[0] += 1", "if not tick[0] & 4095:", "    trim()"]
-    lines = [
-        "def make(values):",
-        "    if type(values) is not list:",
-        "        values = list(values)",
-    ]
-    if masker.mask_columns:
+    lines = ["def make(values):"]
+    if masker.mask_columns:  # rows come as tuples from psycopg's C loader
+        lines += ["    if type(values) is not list:", "        values = list(values)"]
         lines += ["    at = -1", "    try:", *("        " + line for line in inner)]
         lines += ["    except MaskingError:", "        raise", "    except Exception as exc:"]
         lines.append("        raise fail(at, exc) from None")

@@ -122,16 +122,16 @@ class Scanner:
     def scan_texts(self, texts: Sequence[Any], *, trusted: bool = False) -> dict[int, Found]:
         """Masked values by index, for the strings (or Nones) in ``texts`` that changed.
 
-        Each entry is a :class:`Found`; values that are not ``str`` are left alone.
+        Each entry is a :class:`Found`. A value that is not a ``str`` (a custom
+        loader's) is read as ``str(value)`` by the triggers and walked like JSON.
         ``trusted``: no text holds NUL (PostgreSQL text can't).
         """
         out: dict[int, Found] = {}
         for i in self._engine.candidates(texts, trusted=trusted):
             text = texts[i]
-            if type(text) is str:
-                found = self.mask_text(text)
-                if found is not None:
-                    out[i] = found
+            found = self.mask_text(text) if type(text) is str else self.mask_value(text)
+            if found is not None:
+                out[i] = found
         return out
 
     @property

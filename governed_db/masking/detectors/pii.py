@@ -39,11 +39,11 @@ class EmailDetector(Detector):
         spans: list[Span] = []
         at = text.find("@")
         count = 0
-        while at > 0:
+        while at >= 0:
             count += 1
             if count & 63 == 0:
                 check_deadline(deadline)
-            local = _LOCAL.search(text, max(0, at - 64), at)
+            local = _LOCAL.search(text, max(0, at - 64), at) if at else None
             domain = _DOMAIN.match(text, at + 1)
             if local is not None and domain is not None:
                 start = local.start()
