@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
@@ -135,18 +135,6 @@ class Threshold:
         )
 
 
-def _all_or_any(values: Iterable[str], test: Callable[[str], bool], every: bool) -> bool:
-    """Any value passes ``test``; with ``every``, there is one and all of them pass."""
-    if every:
-        found = False
-        for value in values:
-            if not test(value):
-                return False
-            found = True
-        return found
-    return any(test(value) for value in values)
-
-
 @dataclass(frozen=True, slots=True)
 class Conditions:
     """A rule's ``when``: every given condition must hold (None = any).
@@ -231,8 +219,11 @@ class Conditions:
             return False
         every = self.every
         if self.operations is not None:
-            effects = s.effects or (s.operation,)
-            if not _all_or_any(effects, self.operations.__contains__, every):
+            effects = s.effects or frozenset((s.operation,))
+            if every:
+                if not effects <= self.operations:
+                    return False
+            elif self.operations.isdisjoint(effects):
                 return False
         if self.classes is not None and s.statement_class not in self.classes:
             return False
@@ -248,37 +239,44 @@ class Conditions:
             return False
         if self.explain_analyze is not None and s.explain_analyze != self.explain_analyze:
             return False
-        if self.tables is not None and not _all_or_any(
-            s.tables_written | s.tables_read, self.tables.matches, every
+        if self.tables is not None and not _globs(
+            self.tables, s.tables_written | s.tables_read, every
         ):
             return False
-        if self.tables_read is not None and not _all_or_any(
-            s.tables_read, self.tables_read.matches, every
+        if self.tables_read is not None and not _globs(self.tables_read, s.tables_read, every):
+            return False
+        if self.tables_written is not None and not _globs(
+            self.tables_written, s.tables_written, every
         ):
             return False
-        if self.tables_written is not None and not _all_or_any(
-            s.tables_written, self.tables_written.matches, every
-        ):
+        if self.functions is not None and not _globs(self.functions, s.functions, every):
             return False
-        if self.functions is not None and not _all_or_any(
-            s.functions, self.functions.matches, every
-        ):
+        if self.settings is not None and not _settings(self.settings, s.settings, every):
             return False
-        if self.settings is not None:
-            # "*" (a name not known in advance) may be any setting: every pattern matches it
-            # in a refusing rule, only a pattern matching "*" itself in a permissive one.
-            settings = self.settings
-            if not _all_or_any(
-                s.settings, lambda v: settings.matches(v) or (v == "*" and not every), every
-            ):
-                return False
-        if self.objects is not None and not _all_or_any(
-            s.objects, self.objects.__contains__, every
-        ):
+        if self.objects is not None and not _names(self.objects, s.objects, every):
             return False
-        return self.alter_actions is None or _all_or_any(
-            s.alter_actions, self.alter_actions.__contains__, every
-        )
+        return self.alter_actions is None or _names(self.alter_actions, s.alter_actions, every)
+
+
+def _globs(globs: GlobSet, values: frozenset[str], every: bool) -> bool:
+    if every:
+        return bool(values) and all(globs.matches(v) for v in values)
+    return globs.matches_any(values)
+
+
+def _names(names: frozenset[str], values: frozenset[str], every: bool) -> bool:
+    if every:
+        return bool(values) and values <= names
+    return not names.isdisjoint(values)
+
+
+def _settings(globs: GlobSet, values: frozenset[str], every: bool) -> bool:
+    """Like ``_globs``, where "*" (a name not known in advance) may be any setting: it
+    matches every pattern in a refusing rule, only a pattern matching "*" in a permissive one.
+    """
+    if every:
+        return bool(values) and all(globs.matches(v) for v in values)
+    return "*" in values or globs.matches_any(values)
 
 
 @dataclass(frozen=True, slots=True)
