@@ -230,3 +230,30 @@ def test_baseline_data_round_trips() -> None:
     rules = baseline_rules()
     assert [r.id for r in rules] == [r["id"] for r in BASELINE_MASKING["rules"]]
     assert all(r.action == "mask" for r in rules)
+
+
+def test_row_maker_per_result_counts_and_no_copy_when_nothing_fires() -> None:
+    plan = baseline().plan([ColumnIdentity("id", "public.t.id", 23), ColumnIdentity("n", None, 25)])
+    first, second = plan.start(), plan.start()
+    make1, make2 = first.wrap(tuple), second.wrap(list)
+    clean = (1, "nothing to see")
+    assert make1(clean) is clean  # psycopg's tuple is passed on as it is
+    assert make2((2, "mail a@b.co")) == [2, "mail a***@b.co"]
+    assert first.counts() == []
+    assert [c.values for c in second.counts()] == [1]
+
+
+def test_row_maker_failure_names_the_column() -> None:
+    from governed_db.masking import MaskingError, register, unregister
+
+    register("explode", lambda v: 1 / 0, replace=True)
+    try:
+        rules = MaskRules([MaskRule(id="boom", column_names=["b"], method="explode")])
+        plan = rules.plan([ColumnIdentity("a", None, 25), ColumnIdentity("b", None, 25)])
+        make = plan.start(MaskedValues()).wrap(tuple)
+        assert make(("x", None)) == ("x", None)
+        with pytest.raises(MaskingError, match="column 'b'") as info:
+            make(("x", "secret"))
+        assert "ZeroDivisionError" in str(info.value)
+    finally:
+        unregister("explode")

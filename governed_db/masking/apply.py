@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from governed_db.masking.methods import MaskingError, many
 from governed_db.masking.rowmaker import compile_row_maker
-from governed_db.masking.scan import Found, Scanner
+from governed_db.masking.scan import Found
 
 if TYPE_CHECKING:
     from governed_db.masking.memory import MaskedValues
@@ -55,19 +55,13 @@ class RowMasker:
     def __init__(self, plan: MaskPlan, memory: MaskedValues | None = None) -> None:
         self.plan = plan
         self.memory = memory
-        self.mask_columns = [c for c in plan.columns if c.action == "mask"]
+        self.mask_columns = plan.mask_columns
         #: Values masked so far in each of ``mask_columns`` (one row at a time).
         self.mask_counts = [0] * len(self.mask_columns)
         self._counts: dict[tuple[int, str, str], int] = {}
         self._apply: RowMaker | None = None
-        groups: dict[tuple[int, bool], tuple[Scanner, list[ColumnPlan], bool]] = {}
-        for col in plan.columns:
-            if col.action == "scan":
-                assert col.scanner is not None
-                key = (id(col.scanner), col.text_only)
-                groups.setdefault(key, (col.scanner, [], col.text_only))[1].append(col)
         #: Scanned columns by scanner: ``(scanner, columns, all plain text)``.
-        self.groups = list(groups.values())
+        self.groups = plan.groups
 
     # --- counting and remembering ------------------------------------------------------------
 

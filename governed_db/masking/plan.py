@@ -79,11 +79,38 @@ class MaskPlan:
     """The per-column actions for one result shape; frozen and shared between results."""
 
     columns: tuple[ColumnPlan, ...]
+    #: The columns masked whole, in order.
+    mask_columns: tuple[ColumnPlan, ...] = field(init=False, repr=False, compare=False)
+    #: The scanned columns by scanner: ``(scanner, columns, all plain text)``.
+    groups: tuple[tuple[Scanner, tuple[ColumnPlan, ...], bool], ...] = field(
+        init=False, repr=False, compare=False
+    )
+    #: Which columns get which treatment, as indices (the generated row maker's key).
+    shape: tuple[Any, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        groups: dict[tuple[int, bool], tuple[Scanner, list[ColumnPlan], bool]] = {}
+        for col in self.columns:
+            if col.action == "scan":
+                assert col.scanner is not None
+                key = (id(col.scanner), col.text_only)
+                groups.setdefault(key, (col.scanner, [], col.text_only))[1].append(col)
+        set_ = object.__setattr__
+        set_(self, "mask_columns", tuple(c for c in self.columns if c.action == "mask"))
+        set_(self, "groups", tuple((s, tuple(cols), t) for s, cols, t in groups.values()))
+        set_(
+            self,
+            "shape",
+            (
+                tuple(c.index for c in self.mask_columns),
+                tuple((tuple(c.index for c in cols), t) for _, cols, t in self.groups),
+            ),
+        )
 
     @property
     def needs_masking(self) -> bool:
         """False when every column is untouched or revealed: use the row maker as is."""
-        return any(c.action in ("mask", "scan") for c in self.columns)
+        return bool(self.mask_columns or self.groups)
 
     def start(self, memory: MaskedValues | None = None) -> RowMasker:
         """A masker for one result: applies the plan, counts, remembers what it emitted."""

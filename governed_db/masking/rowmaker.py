@@ -21,23 +21,18 @@ __all__ = ["compile_row_maker"]
 RowMaker = Callable[[Sequence[Any]], Any]
 
 
-def compile_row_maker(masker: RowMasker, make_row: RowMaker) -> RowMaker:
-    """``make_row`` preceded by the masker's plan, as one generated function."""
-    env: dict[str, Any] = {
-        "make_row": make_row,
-        "counts": masker.mask_counts,
-        "fail": masker.failure,
-        "list": list,
-        "type": type,
-    }
+_BUILDERS: dict[tuple[Any, ...], Callable[..., RowMaker]] = {}
+
+
+def _shape(masker: RowMasker) -> tuple[Any, ...]:
+    return (*masker.plan.shape, masker.memory is not None)
+
+
+def _source(shape: tuple[Any, ...]) -> str:
+    """A builder ``build(make_row, counts, fail, m0.., scan0.., fires0.., emit, trim, tick)``."""
+    mask_idx, groups, remember = shape
     inner: list[str] = []
-    memory = masker.memory
-    if memory is not None:
-        env["emit"], env["trim"] = memory.emitter()
-        env["tick"] = [0]
-    for k, col in enumerate(masker.mask_columns):
-        env[f"m{k}"] = col.mask
-        i = col.index
+    for k, i in enumerate(mask_idx):
         inner += [
             f"v = values[{i}]",
             "if v is not None:",
@@ -45,33 +40,64 @@ def compile_row_maker(masker: RowMasker, make_row: RowMaker) -> RowMaker:
             f"    values[{i}] = v = m{k}(v)",
             f"    counts[{k}] += 1",
         ]
-        if memory is not None:
+        if remember:
             inner.append("    emit(v)")
-    to_list = (
-        [] if masker.mask_columns else ["if type(values) is not list:", "    values = list(values)"]
-    )
-    for g, (scanner, cols, text_only) in enumerate(masker.groups):
-        env[f"scan{g}"] = masker.group_scan(g)
+    to_list = [] if mask_idx else ["if type(values) is not list:", "    values = list(values)"]
+    for g, (indices, text_only) in enumerate(groups):
         if text_only:
-            env[f"fires{g}"] = scanner.fires
-            picked = ", ".join(f"values[{c.index}]" for c in cols)
+            picked = ", ".join(f"values[{i}]" for i in indices)
             inner += [f"if fires{g}(({picked},)):", *("    " + x for x in to_list)]
             inner.append(f"    scan{g}(values)")
         else:
             inner += [*to_list, f"scan{g}(values)"]
-    if memory is not None:
+    if remember:
         inner += ["tick[0] += 1", "if not tick[0] & 4095:", "    trim()"]
-    lines = ["def make(values):"]
-    if masker.mask_columns:  # rows come as tuples from psycopg's C loader
-        lines += ["    if type(values) is not list:", "        values = list(values)"]
-        lines += ["    at = -1", "    try:", *("        " + line for line in inner)]
-        lines += ["    except MaskingError:", "        raise", "    except Exception as exc:"]
-        lines.append("        raise fail(at, exc) from None")
+    params = ["make_row", "counts", "fail", "MaskingError", "emit", "trim", "tick"]
+    params += [f"m{k}" for k in range(len(mask_idx))]
+    params += [f"scan{g}" for g in range(len(groups))]
+    params += [f"fires{g}" for g in range(len(groups))]
+    lines = [f"def build({', '.join(params)}):", "    def make(values):"]
+    if mask_idx:  # rows come as tuples from psycopg's C loader
+        lines += ["        if type(values) is not list:", "            values = list(values)"]
+        lines += ["        at = -1", "        try:", *("            " + line for line in inner)]
+        lines += ["        except MaskingError:", "            raise"]
+        lines += ["        except Exception as exc:", "            raise fail(at, exc) from None"]
     else:
-        lines += ["    " + line for line in inner]
-    lines.append("    return make_row(values)")
-    env["MaskingError"] = MaskingError
-    namespace: dict[str, Any] = {}
-    exec("\n".join(lines), env, namespace)  # the source holds indices and names only
-    made: RowMaker = namespace["make"]
+        lines += ["        " + line for line in inner]
+    lines += ["        return make_row(values)", "    return make"]
+    return "\n".join(lines)
+
+
+def compile_row_maker(masker: RowMasker, make_row: RowMaker) -> RowMaker:
+    """``make_row`` preceded by the masker's plan, as one generated function.
+
+    The source is generated once per plan shape (which columns, which
+    groups) and cached; each result only binds its own functions to it.
+    """
+    shape = _shape(masker)
+    build = _BUILDERS.get(shape)
+    if build is None:
+        namespace: dict[str, Any] = {}
+        exec(_source(shape), {"type": type, "list": list}, namespace)  # indices and names only
+        build = namespace["build"]
+        if len(_BUILDERS) >= 256:
+            _BUILDERS.clear()
+        _BUILDERS[shape] = build
+    memory = masker.memory
+    emit, trim = memory.emitter() if memory is not None else (None, None)
+    args: dict[str, Any] = {
+        "make_row": make_row,
+        "counts": masker.mask_counts,
+        "fail": masker.failure,
+        "MaskingError": MaskingError,
+        "emit": emit,
+        "trim": trim,
+        "tick": [0],
+    }
+    for k, col in enumerate(masker.mask_columns):
+        args[f"m{k}"] = col.mask
+    for g, (scanner, _, _) in enumerate(masker.groups):
+        args[f"scan{g}"] = masker.group_scan(g)
+        args[f"fires{g}"] = scanner.fires
+    made: RowMaker = build(**args)
     return made
