@@ -11,13 +11,6 @@ import pytest
 
 import governed_db
 
-# The governor's side (governor/session_rules.py) is in place; the analyzer's
-# facts it reads (prepares/executes/deallocates/settings) are being filled in by
-# both backends (issue 7 §3). strict: these start failing the day they pass.
-NEEDS_FACTS = pytest.mark.xfail(
-    strict=True, reason="the analyzer does not report prepares/executes/settings yet"
-)
-
 
 @pytest.fixture
 def dsn(pg_dsn: str) -> str:
@@ -37,7 +30,6 @@ def _prod(dsn: str) -> Any:
     return governed_db.connect(dsn, environment="prod", identity="agent:t", autocommit=True)
 
 
-@NEEDS_FACTS
 @pytest.mark.parametrize(
     "statement",
     [
@@ -54,7 +46,6 @@ def test_prepare_is_decided_as_its_statement(dsn: str, statement: str) -> None:
     assert _count(dsn) == 5
 
 
-@NEEDS_FACTS
 @pytest.mark.parametrize(
     "statements",
     [
@@ -75,7 +66,6 @@ def test_execute_of_an_unknown_name_is_opaque(dsn: str) -> None:
     assert info.value.rule_id == "opaque-needs-approval-in-prod"
 
 
-@NEEDS_FACTS
 def test_a_failed_prepare_keeps_every_candidate(dsn: str) -> None:
     with _prod(dsn) as conn:
         conn.execute("prepare s as select * from orders where id = 1")
@@ -89,7 +79,6 @@ def test_a_failed_prepare_keeps_every_candidate(dsn: str) -> None:
             conn.execute("execute s")  # unknown again: opaque in prod
 
 
-@NEEDS_FACTS
 @pytest.mark.parametrize(
     "statement",
     [
@@ -107,7 +96,6 @@ def test_psycopg_prepared_names_are_reserved(dsn: str, statement: str) -> None:
         assert info.value.rule_id == "reserved-prepared-name"
 
 
-@NEEDS_FACTS
 def test_psycopg_prepared_statements_cannot_be_hijacked(dsn: str) -> None:
     with governed_db.connect(dsn, autocommit=True, prepare_threshold=0) as conn:
         assert conn.execute("select count(*) from orders").fetchone() == (5,)
@@ -118,7 +106,6 @@ def test_psycopg_prepared_statements_cannot_be_hijacked(dsn: str) -> None:
     assert _count(dsn) == 5
 
 
-@NEEDS_FACTS
 @pytest.mark.parametrize(
     "statement",
     [

@@ -254,7 +254,8 @@ class PolicyGovernor(Governor):
         statements = facts.statements
         max_rows = lock_timeout = None
         if limits.max_rows_affected is not None and any(
-            s.operation in BLAST_RADIUS_OPERATIONS for s in statements
+            s.operation in BLAST_RADIUS_OPERATIONS or s.effects & BLAST_RADIUS_OPERATIONS
+            for s in statements
         ):
             max_rows = limits.max_rows_affected
         if limits.lock_timeout_ms is not None and any(
