@@ -57,6 +57,7 @@ from governed_db.errors import (
     GovernanceError,
     PolicyError,
     PolicyViolation,
+    UnreadableQueryError,
 )
 from governed_db.governor import Call, Governor, Outcome, Session, Ticket
 from governed_db.governor.policy_gate import PolicyGovernor
@@ -158,6 +159,7 @@ __all__ = [
     "Timestamp",
     "TimestampFromTicks",
     "UnknownKeywordError",
+    "UnreadableQueryError",
     "Warning",
     "__version__",
     "acting_as",

@@ -10,6 +10,7 @@ Every error governed_db raises is a psycopg error, so an existing
     │       └── BlastRadiusExceeded  it touched more rows than allowed; rolled back
     └── psycopg.InterfaceError
         └── GovernanceError          governance could not do its job
+            ├── UnreadableQueryError the query cannot be read exactly (also a TypeError)
             ├── PolicyError          a policy file or object is invalid
             └── AuditError           an audit record could not be made durable
 
@@ -31,6 +32,7 @@ __all__ = [
     "GovernanceError",
     "PolicyError",
     "PolicyViolation",
+    "UnreadableQueryError",
 ]
 
 _STATEMENT_PREVIEW = 200
@@ -125,6 +127,16 @@ def _rebuild_governance(
     if cls.__init__ is GovernanceError.__init__:
         return cls(reason, rule_id=rule_id, hint=hint)
     return cls(reason)
+
+
+class UnreadableQueryError(GovernanceError, TypeError):
+    """The query is of a type governed_db cannot read exactly (refused).
+
+    Also a ``TypeError``, which is what psycopg raises for a query that is not
+    ``str``, ``bytes`` or a ``psycopg.sql`` object.
+    """
+
+    __module__ = "governed_db"
 
 
 class PolicyError(GovernanceError):

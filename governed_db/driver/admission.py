@@ -25,7 +25,7 @@ import psycopg
 from psycopg import adapt, sql
 from psycopg._queries import PostgresClientQuery, PostgresQuery, PostgresRawQuery, _query2pg
 
-from governed_db.errors import GovernanceError
+from governed_db.errors import GovernanceError, UnreadableQueryError
 
 __all__ = [
     "Admission",
@@ -45,7 +45,7 @@ _ENCODING = "utf-8"  # client_encoding is pinned to UTF8 (see session_state)
 
 
 def _refuse_type(query: Any) -> GovernanceError:
-    return GovernanceError(
+    return UnreadableQueryError(
         f"cannot govern a query of type {type(query).__name__!r}: a statement that cannot be "
         "read exactly cannot be governed (refused, fail closed)",
         rule_id="unreadable-query",

@@ -51,7 +51,6 @@ __all__ = [
 
 _NO_GUARD: nullcontext[None] = nullcontext()
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
-_CONN_OK = pq.ConnStatus.OK
 _SCS = b"standard_conforming_strings"
 _ENC = b"client_encoding"
 
@@ -87,9 +86,9 @@ class GovernedCursorBase(WireChecked):
 
     def _psycopg_refuses(self) -> NoReturn:
         """Raise what psycopg raises here (closed cursor or connection), else fail closed."""
+        self._conn._check_connection_ok()
         if self.closed:  # type: ignore[attr-defined]
             raise psycopg.InterfaceError("the cursor is closed")
-        self._conn._check_connection_ok()
         raise GovernanceError(
             "this connection has no governor: open it with governed_db.connect() "
             "or governed_db.Connection.connect() (refused, fail closed)",
@@ -98,9 +97,7 @@ class GovernedCursorBase(WireChecked):
 
     def _admit(self, method: str, query: Any, params: Any) -> tuple[Plan, list[Ticket | None]]:
         governor, session = self._gov()
-        pgconn = self._pgconn
-        if pgconn.status != _CONN_OK:
-            self._conn._check_connection_ok()  # psycopg's own error for a broken connection
+        pgconn = self._pgconn  # a broken connection: psycopg raises its own error at send
         text: str | None = None
         try:
             if pgconn.parameter_status(_SCS) != b"on" or pgconn.parameter_status(_ENC) != b"UTF8":
@@ -128,8 +125,6 @@ class GovernedCursorBase(WireChecked):
     ) -> tuple[Plan, list[Ticket | None]]:
         governor, session = self._gov()
         pgconn = self._pgconn
-        if pgconn.status != _CONN_OK:
-            self._conn._check_connection_ok()
         try:
             if pgconn.parameter_status(_SCS) != b"on" or pgconn.parameter_status(_ENC) != b"UTF8":
                 check_session_state(pgconn)

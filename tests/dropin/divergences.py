@@ -10,18 +10,9 @@ when a class is given) fails the run until its entry is updated.
 
 from __future__ import annotations
 
-import psycopg
-
-from governed_db import GovernanceError, PolicyViolation
+from governed_db import PolicyViolation
 
 Expected = str | tuple[str, type[BaseException]]
-
-_LOST = (
-    "on a broken connection a governed cursor's execute/executemany/stream/copy (and a named "
-    "cursor's execute) raise OperationalError('the connection is closed'); psycopg says "
-    "'the connection is lost' (same class, other message)",
-    AssertionError,
-)
 
 # Accepted, by design. Keep short; say why (and where it is documented).
 DIVERGENCES: dict[str, Expected] = {
@@ -46,16 +37,11 @@ DIVERGENCES: dict[str, Expected] = {
     # One snapshot (README): a bytearray query is copied to bytes and runs; psycopg itself
     # fails on it (its prepared-statement cache hashes the query).
     "test_cursor.py::test_bytearray_query": "a bytearray query is snapshotted and runs",
-    # A query governed_db cannot read is refused with GovernanceError, rule_id
-    # unreadable-query (README); psycopg raises TypeError for one that is not
-    # str/bytes/sql.Composable.
-    "test_divergent.py::test_query_of_unreadable_type_is_a_type_error": (
-        "an unreadable query type is refused with GovernanceError, not TypeError",
-        GovernanceError,
-    ),
+    # A query governed_db cannot read is refused with UnreadableQueryError (rule_id
+    # unreadable-query, README), a subclass of the TypeError psycopg raises.
     "test_cursor.py::test_query_of_bad_type": (
-        "an unreadable query type is refused with GovernanceError, not TypeError",
-        GovernanceError,
+        "raises UnreadableQueryError, a GovernanceError and TypeError subclass",
+        AssertionError,
     ),
     # The baseline guardrails (dev): DELETE/UPDATE need a WHERE that is not always true.
     "test_divergent.py::test_delete_without_where_runs": (
@@ -69,16 +55,4 @@ DIVERGENCES: dict[str, Expected] = {
 }
 
 # governed_db bugs: empty this list as they are fixed (issue 7, section 6).
-KNOWN_BUGS: dict[str, Expected] = {
-    "test_closed.py::test_broken_connection_refuses[cur_execute]": _LOST,
-    "test_closed.py::test_broken_connection_refuses[cur_executemany]": _LOST,
-    "test_closed.py::test_broken_connection_refuses[cur_stream]": _LOST,
-    "test_closed.py::test_broken_connection_refuses[cur_copy]": _LOST,
-    "test_closed.py::test_broken_connection_refuses[server_cursor_execute]": _LOST,
-    "test_closed.py::test_closed_cursor_on_closed_connection": (
-        "a closed governed cursor on a closed connection raises InterfaceError('the cursor is "
-        "closed') (driver/cursor.py); psycopg checks the connection first and raises "
-        "OperationalError('the connection is closed')",
-        psycopg.InterfaceError,
-    ),
-}
+KNOWN_BUGS: dict[str, Expected] = {}
