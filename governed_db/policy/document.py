@@ -9,13 +9,18 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from governed_db.errors import PolicyError
+from governed_db.policy.masking_section import MaskingRule, MaskingSection, MaskingSelection
 from governed_db.policy.model import Context, GlobSet, Limits, Rule
 
 if TYPE_CHECKING:
     from governed_db.identity import Identity
+    from governed_db.masking import MaskRule
     from governed_db.sql.facts import Facts, StatementFacts
 
 __all__ = ["ActorGroup", "ActorMatcher", "EnvMatcher", "Environment", "Policy"]
+
+#: A cached masking answer: final, or the candidates whose time windows are still to judge.
+_Selected = MaskingSelection | tuple[MaskingRule, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +95,22 @@ class ActorGroup:
         return any(m.matches(identity) for m in self.members)
 
 
+def _baseline_masking() -> MaskingSection:
+    """The built-in baseline's masking (for a ``Policy`` built without one)."""
+    from governed_db.policy.loader import baseline
+
+    return baseline().masking
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Policy:
     """A validated policy. Rules are evaluated in order; the first match wins.
 
     ``limits`` maps environment names to their resolved limits (the default
     merged in); ``audit`` is the validated ``audit`` section as a read-only
-    mapping for the audit room to build sinks from.
+    mapping for the audit room to build sinks from. ``masking`` is the
+    validated ``masking`` section (the built-in baseline's when not given);
+    ``masking_for(context)`` gives the masking rules that hold for a context.
     """
 
     version: int
@@ -110,9 +124,16 @@ class Policy:
     audit: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     source: str = "<mapping>"
     description: str = ""
+    masking: MaskingSection = field(default_factory=_baseline_masking)
     uses_time: bool = field(init=False, default=False)
     uses_estimates: bool = field(init=False, default=False)
     _groups: dict[Identity | None, frozenset[str]] = field(
+        init=False, repr=False, default_factory=dict
+    )
+    _masking_cache: dict[tuple[str, Identity | None], _Selected] = field(
+        init=False, repr=False, default_factory=dict
+    )
+    _masking_tuples: dict[tuple[str, ...], tuple[MaskRule, ...]] = field(
         init=False, repr=False, default_factory=dict
     )
 
@@ -221,3 +242,53 @@ class Policy:
                     continue
             return rule, timed, estimated
         return None, timed, estimated
+
+    def masking_for(self, context: Context) -> tuple[MaskRule, ...]:
+        """The masking rules whose ``when`` holds for ``context``, in order.
+
+        Only ``context.environment``, ``context.identity`` and (for rules with a
+        ``time`` window) ``context.now`` matter. The same rules come back as the
+        same tuple object. See ``masking_selection`` for whether the answer
+        depends on the clock.
+        """
+        return self.masking_selection(context).rules
+
+    def masking_selection(self, context: Context) -> MaskingSelection:
+        """``masking_for`` with its cache key and whether it depends on the clock.
+
+        Cheap: the environment and actor conditions are judged once per
+        (environment, identity); only rules with a ``time`` window are judged
+        again, against ``context.now`` (None: the current time).
+        """
+        key = (context.environment, context.identity)
+        found = self._masking_cache.get(key)
+        if found is None:
+            identity = context.identity
+            kind = identity.kind if identity is not None else None
+            groups = self.actor_groups(identity)
+            candidates = tuple(
+                m for m in self.masking.rules if m.holds(context.environment, kind, groups)
+            )
+            if any(m.when.time is not None for m in candidates):
+                found = candidates
+            else:
+                ids = tuple(m.id for m in candidates)
+                rules = self._interned(tuple(m.rule for m in candidates), ids)
+                found = MaskingSelection(rules, ids)
+            if len(self._masking_cache) > 1024:
+                self._masking_cache.clear()
+            self._masking_cache[key] = found
+        if isinstance(found, MaskingSelection):
+            return found
+        now = context.now or datetime.now(UTC)
+        rules, ids = self.masking.select(found, now)
+        expires = (now.timestamp() // 60 + 1) * 60
+        return MaskingSelection(self._interned(rules, ids), ids, True, expires)
+
+    def _interned(self, rules: tuple[MaskRule, ...], ids: tuple[str, ...]) -> tuple[MaskRule, ...]:
+        found = self._masking_tuples.get(ids)
+        if found is None:
+            if len(self._masking_tuples) > 1024:
+                self._masking_tuples.clear()
+            found = self._masking_tuples[ids] = rules
+        return found

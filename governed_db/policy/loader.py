@@ -14,6 +14,7 @@ from typing import Any
 from governed_db.errors import PolicyError
 from governed_db.identity import KINDS
 from governed_db.policy.document import ActorGroup, ActorMatcher, Environment, EnvMatcher, Policy
+from governed_db.policy.masking_section import parse_masking
 from governed_db.policy.model import MODES, GlobSet, Limits
 from governed_db.policy.rules import parse_rules
 from governed_db.policy.schema import Field, Reader, parse_duration, parse_glob_list
@@ -78,7 +79,11 @@ def baseline() -> Policy:
 
 
 def parse_policy(document: Any, source: str) -> Policy:
-    """Validate a line-aware document (from ``load_yaml``) into a ``Policy``."""
+    """Validate a line-aware document (from ``load_yaml``) into a ``Policy``.
+
+    Its ``masking`` rules extend the built-in baseline's (unless the section
+    says ``baseline: false``); the baseline itself (``BASELINE_SOURCE``) extends nothing.
+    """
     path = None if source == MAPPING_SOURCE else source
     if not isinstance(document, LineDict):
         Field(document, "", 1, path).fail("a policy must be a mapping of sections")
@@ -95,6 +100,8 @@ def parse_policy(document: Any, source: str) -> Policy:
     rules = parse_rules(r.require("guardrails"), env_names, [g.name for g in actors])
     default_limits, limits = r.map("limits", lambda f: _limits(f, env_names)) or (Limits(), {})
     audit = r.map("audit", _audit) or MappingProxyType({})
+    extends = None if source == BASELINE_SOURCE else baseline().masking
+    masking = parse_masking(r.field("masking"), env_names, [g.name for g in actors], extends)
     r.finish()
     return Policy(
         version=version,
@@ -108,6 +115,7 @@ def parse_policy(document: Any, source: str) -> Policy:
         audit=audit,
         source=source,
         description=description,
+        masking=masking,
     )
 
 

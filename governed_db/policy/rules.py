@@ -13,7 +13,7 @@ from governed_db.policy.model import ACTIONS, Conditions, GlobSet, Rule, Thresho
 from governed_db.policy.schema import Field, Reader, parse_glob_list
 from governed_db.sql import ALTER_ACTIONS, OBJECT_KINDS, OPERATIONS, STATEMENT_CLASSES
 
-__all__ = ["PERMISSIVE", "PLACEHOLDERS", "parse_rules"]
+__all__ = ["CONDITION_KEYS", "PERMISSIVE", "PLACEHOLDERS", "parse_conditions", "parse_rules"]
 
 #: Placeholders a rule's ``message`` and ``hint`` may use.
 PLACEHOLDERS = frozenset(
@@ -39,6 +39,36 @@ PLACEHOLDERS = frozenset(
 #: Actions that let a statement through before later rules see it: their set-valued
 #: conditions must hold for every member (see ``Conditions``).
 PERMISSIVE = frozenset({"allow", "observe"})
+#: Every key a ``when`` mapping may hold (the masking section accepts only some).
+CONDITION_KEYS = frozenset(
+    {
+        "environment",
+        "environments",
+        "actor",
+        "actors",
+        "actor_kind",
+        "operation",
+        "operations",
+        "class",
+        "classes",
+        "tables",
+        "tables_read",
+        "tables_written",
+        "functions",
+        "has_where",
+        "where_is_trivial",
+        "has_limit",
+        "opaque",
+        "statement_count",
+        "time",
+        "estimated_rows",
+        "locks_rows",
+        "explain_analyze",
+        "settings",
+        "objects",
+        "alter_actions",
+    }
+)
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAYS = {name: i for i, day in enumerate(_WEEK) for name in (day, day[:3])}
@@ -101,6 +131,17 @@ def _template(item: Field) -> str:
             f"available: {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}"
         )
     return text
+
+
+def parse_conditions(
+    r: Reader,
+    environments: Collection[str],
+    actor_groups: Collection[str],
+    *,
+    every: bool = False,
+) -> Conditions:
+    """A ``when`` mapping (keys in ``CONDITION_KEYS``) as ``Conditions``; unknown keys fail."""
+    return _conditions(r, environments, actor_groups, OPERATIONS, every)
 
 
 def _conditions(
