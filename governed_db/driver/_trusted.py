@@ -47,7 +47,7 @@ def run(cursor: TrustedCursor | TrustedRawCursor, query: str, params: Any = None
     text = str.__getitem__(query, slice(None))
     cursor._gov_pass = Admission(text)
     try:
-        psycopg.Cursor.execute(cursor, text, params)
+        psycopg.Cursor.execute(cursor, text, params, prepare=False)
     finally:
         cursor._gov_pass = None
 
@@ -59,6 +59,6 @@ async def arun(
     text = str.__getitem__(query, slice(None))
     cursor._gov_pass = Admission(text)
     try:
-        await psycopg.AsyncCursor.execute(cursor, text, params)
+        await psycopg.AsyncCursor.execute(cursor, text, params, prepare=False)
     finally:
         cursor._gov_pass = None

@@ -19,6 +19,7 @@ from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
 from governed_db.driver._trusted import AsyncTrustedCursor, arun
+from governed_db.driver.catalog import Catalog, columns_of
 from governed_db.driver.cursor import Cursor, ServerCursor
 from governed_db.driver.cursor_async import AsyncCursor, AsyncServerCursor
 from governed_db.driver.cursor_factory import governed_class
@@ -124,6 +125,8 @@ class _GovernedFactories:
     _gov_pgconn: Any
     #: The generator a wire-checked cursor just made (``check_wait`` skips it).
     _gov_checked_gen: Any = None
+    #: Where result columns come from (table OID -> schema.table and column names).
+    _gov_catalog: Catalog
     _gov_cursor_factory: type[Any]
     _gov_server_cursor_factory: type[Any]
 
@@ -158,6 +161,10 @@ class _GovernedFactories:
     @pgconn.setter
     def pgconn(self, value: Any) -> None:
         self._gov_pgconn = value
+
+    def _gov_columns_of(self, cursor: Any) -> list[tuple[str, str | None, int]]:
+        """The columns of ``cursor``'s current result, with their sources (for masking)."""
+        return columns_of(cursor, self._gov_catalog)
 
     @property
     def governor(self) -> Governor:
@@ -198,6 +205,7 @@ class Connection(_GovernedFactories, psycopg.Connection[Any]):
 
     def __init__(self, pgconn: Any, row_factory: Any = psycopg.rows.tuple_row) -> None:
         self._gov_state = None
+        self._gov_catalog = Catalog()
         self._gov_cursor_factory = Cursor
         self._gov_server_cursor_factory = ServerCursor
         super().__init__(pgconn, row_factory)
@@ -274,6 +282,7 @@ class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
 
     def __init__(self, pgconn: Any, row_factory: Any = psycopg.rows.tuple_row) -> None:
         self._gov_state = None
+        self._gov_catalog = Catalog()
         self._gov_cursor_factory = AsyncCursor
         self._gov_server_cursor_factory = AsyncServerCursor
         super().__init__(pgconn, row_factory)

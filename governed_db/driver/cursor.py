@@ -28,6 +28,7 @@ from psycopg import pq
 from psycopg._queries import _query2pg
 
 from governed_db.driver.admission import Plan, plan_call
+from governed_db.driver.catalog import load, load_async
 from governed_db.driver.explain import estimate_rows, estimate_rows_async
 from governed_db.driver.guards import guarded, guarded_async
 from governed_db.driver.session_state import check_session_state
@@ -155,6 +156,8 @@ class GovernedCursorBase(WireChecked):
         rows = res.ntuples if res is not None and res.status == _TUPLES_OK else None
         for ticket in tickets:
             if ticket is not None:
+                if _changes_schema(ticket):
+                    self._conn._gov_catalog.clear()
                 state[0].settle(ticket, self.rowcount, error, rows)
 
     def _guard(self, tickets: list[Ticket | None]) -> AbstractContextManager[None]:
@@ -181,6 +184,46 @@ class GovernedCursorBase(WireChecked):
             self._settle(tickets, error)
             raise error
 
+    def _gov_prefetch(self, tickets: list[Ticket | None]) -> None:
+        """Look up the columns of the tables the statement names, before it is sent."""
+        names = _table_names(tickets)  # empty unless the governor masks (tickets carry facts)
+        if names:
+            catalog = self._conn._gov_catalog
+            unseen = catalog.unseen(names)
+            if unseen:
+                load(self._conn, catalog, names=unseen)
+
+    async def _gov_prefetch_async(self, tickets: list[Ticket | None]) -> None:
+        names = _table_names(tickets)
+        if names:
+            catalog = self._conn._gov_catalog
+            unseen = catalog.unseen(names)
+            if unseen:
+                await load_async(self._conn, catalog, names=unseen)
+
+    def _gov_resolve_late(self) -> None:
+        """After execute: resolve tables the results name that were not looked up before."""
+        results = self._results  # type: ignore[attr-defined]
+        if not results or self.pgresult is None or not self._gov()[0].masks:
+            return
+        catalog = self._conn._gov_catalog
+        missing = catalog.missing(results)
+        if missing:
+            load(self._conn, catalog, oids=missing)
+            if catalog.missing(results) != missing:
+                self._make_row = self._make_row_maker()
+
+    async def _gov_resolve_late_async(self) -> None:
+        results = self._results  # type: ignore[attr-defined]
+        if not results or self.pgresult is None or not self._gov()[0].masks:
+            return
+        catalog = self._conn._gov_catalog
+        missing = catalog.missing(results)
+        if missing:
+            await load_async(self._conn, catalog, oids=missing)
+            if catalog.missing(results) != missing:
+                self._make_row = self._make_row_maker()
+
     def _make_row_maker(self) -> Any:
         state = self._conn._gov_state
         make_row = self._row_factory(self)
@@ -198,6 +241,20 @@ class GovernedCursorBase(WireChecked):
         self._row_factory = row_factory
         if getattr(self, "pgresult", None):
             self._make_row = self._make_row_maker()
+
+
+def _table_names(tickets: list[Ticket | None]) -> set[str]:
+    names: set[str] = set()
+    for ticket in tickets:
+        facts = ticket.facts if ticket is not None else None
+        if facts is not None:
+            names |= facts.tables_read | facts.tables_written
+    return names
+
+
+def _changes_schema(ticket: Ticket) -> bool:
+    facts = ticket.facts
+    return facts is not None and any(s.statement_class == "ddl" for s in facts.statements)
 
 
 def _guarded_ticket(tickets: list[Ticket | None]) -> Ticket | None:
@@ -218,6 +275,7 @@ class GovernedCursorMixin(GovernedCursorBase):
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         plan, tickets = self._admit(self._gov_execute_method, query, params)
+        self._gov_prefetch(tickets)
         self._gov_pass = plan.admission
         try:
             with self._guard(tickets):
@@ -228,12 +286,14 @@ class GovernedCursorMixin(GovernedCursorBase):
         finally:
             self._gov_pass = None
         self._settle(tickets, None)
+        self._gov_resolve_late()
         return result
 
     def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> None:
         if not isinstance(params_seq, list | tuple):
             params_seq = list(params_seq)
         plan, tickets = self._admit("executemany", query, params_seq)
+        self._gov_prefetch(tickets)
         self._gov_pass = plan.admission
         try:
             with self._guard(tickets):
@@ -248,6 +308,7 @@ class GovernedCursorMixin(GovernedCursorBase):
     def stream(self, query: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
         plan, tickets = self._admit("stream", query, params)
         self._refuse_guarded_stream(tickets)
+        self._gov_prefetch(tickets)
         error: BaseException | None = None
         self._gov_pass = plan.admission
         try:
@@ -264,6 +325,7 @@ class GovernedCursorMixin(GovernedCursorBase):
     @contextmanager
     def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
         plan, tickets = self._admit("copy", statement, params)
+        self._gov_prefetch(tickets)
         error: BaseException | None = None
         self._gov_pass = plan.admission
         try:

@@ -32,6 +32,7 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
 
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         plan, tickets = await self._admit_async(self._gov_execute_method, query, params)
+        await self._gov_prefetch_async(tickets)
         self._gov_pass = plan.admission
         try:
             async with self._guard_async(tickets):
@@ -42,12 +43,14 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
         finally:
             self._gov_pass = None
         self._settle(tickets, None)
+        await self._gov_resolve_late_async()
         return result
 
     async def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> None:
         if not isinstance(params_seq, list | tuple):
             params_seq = list(params_seq)
         plan, tickets = await self._admit_async("executemany", query, params_seq)
+        await self._gov_prefetch_async(tickets)
         self._gov_pass = plan.admission
         try:
             async with self._guard_async(tickets):
@@ -62,6 +65,7 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
     async def stream(self, query: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
         plan, tickets = await self._admit_async("stream", query, params)
         self._refuse_guarded_stream(tickets)
+        await self._gov_prefetch_async(tickets)
         error: BaseException | None = None
         self._gov_pass = plan.admission
         try:
@@ -79,6 +83,7 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
     @asynccontextmanager
     async def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
         plan, tickets = await self._admit_async("copy", statement, params)
+        await self._gov_prefetch_async(tickets)
         error: BaseException | None = None
         self._gov_pass = plan.admission
         try:

@@ -63,6 +63,8 @@ class Session:
     audit: Any = None
     #: What each prepared statement name runs on this connection (``PREPARE``).
     prepared: dict[str, Any] = field(default_factory=dict)
+    #: The masked values this connection emitted (for refusing masked-value writes).
+    masked: Any = None
 
 
 class Call(NamedTuple):
@@ -95,6 +97,8 @@ class Ticket:
     ref: Any = None
     #: Changes the statement makes to the session's prepared statements, if any.
     session_changes: Any = None
+    #: What the analyzer saw (the driver looks up the tables' columns before sending).
+    facts: Any = None
 
     @property
     def guarded(self) -> bool:
@@ -125,6 +129,10 @@ class Governor:
     """
 
     __slots__ = ()
+
+    #: Whether ``shape_rows`` needs each result column's source table (the driver
+    #: then looks the tables up in the catalog); the allow-all gate does not.
+    masks = False
 
     def open_session(self, session: Session) -> Session:
         """Called once per connection, after it is established."""

@@ -13,11 +13,21 @@ from dataclasses import replace
 from typing import Any
 
 from governed_db.audit import AuditTrail
-from governed_db.errors import BlastRadiusExceeded
+from governed_db.errors import BlastRadiusExceeded, PolicyViolation
 from governed_db.governor.audit_bridge import AuditBridge
-from governed_db.governor.base import Call, EstimateNeeded, Governor, Session, Ticket
+from governed_db.governor.base import (
+    Call,
+    ClientMerged,
+    EstimateNeeded,
+    Governor,
+    RowMaker,
+    Session,
+    Ticket,
+)
+from governed_db.governor.masking_gate import MaskingGate
 from governed_db.governor.session_rules import Changes, apply, dynamic, hard_rule, with_prepared
 from governed_db.identity import Identity, current_identity
+from governed_db.masking import MaskedValues
 from governed_db.policy import Context, Decision, DecisionCache, Policy, decide, violation
 from governed_db.sql import Facts, analyze
 
@@ -45,6 +55,7 @@ class PolicyGovernor(Governor):
         "_frozen",
         "_hot",
         "_identity",
+        "_masking",
         "_policy",
         "_trail",
     )
@@ -58,6 +69,9 @@ class PolicyGovernor(Governor):
     _contexts: dict[tuple[str, Identity], Context]
     _hot: dict[tuple[str, str, Identity], _Plan]
     _frozen: bool
+    _masking: MaskingGate
+
+    masks = True
 
     def __init__(
         self,
@@ -84,6 +98,7 @@ class PolicyGovernor(Governor):
         # (query, environment, identity) -> (decision, facts, max_rows, lock_timeout) for
         # decisions that hold until the policy changes (not timed, no estimate).
         set_(self, "_hot", {})
+        set_(self, "_masking", MaskingGate(policy))
         if environment is not None:
             policy.environment_for(environment)  # an unknown name fails at connect
         set_(self, "_frozen", True)
@@ -137,7 +152,11 @@ class PolicyGovernor(Governor):
         if limits.statement_timeout_ms is not None:
             settings["statement_timeout"] = f"{limits.statement_timeout_ms}ms"
         session = replace(
-            session, environment=environment, identity=self.identity, settings=settings
+            session,
+            environment=environment,
+            identity=self.identity,
+            settings=settings,
+            masked=MaskedValues(),
         )
         if self.audit is not None:
             session = replace(session, audit=self.audit.open(session))
@@ -177,15 +196,47 @@ class PolicyGovernor(Governor):
             max_rows, lock_timeout = self._limits(facts, session.environment)
         call = Call(session, method, query, params, cursor_name)
         audit = self._audit
+        if not decision.refuses and session.masked:
+            decision = self._masked_write(session, facts, query, params) or decision
         if decision.refuses:
             if audit is not None:
                 audit.refused(session, identity, query, params, facts, decision)
             raise violation(decision, query, facts)
         ticket = Ticket(call, decision=decision, max_rows=max_rows, lock_timeout=lock_timeout)
         ticket.session_changes = changes
+        ticket.facts = facts
         if audit is not None:
             ticket.ref = audit.intent(session, identity, query, params, facts, decision)
         return ticket
+
+    def _masked_write(
+        self, session: Session, facts: Facts, query: str, params: Any
+    ) -> Decision | None:
+        """A refusal if the statement writes back a value masking emitted, else None."""
+        values = params.params if type(params) is ClientMerged else params
+        try:
+            MaskingGate.check_write(session.masked, facts, query, values)
+        except PolicyViolation as exc:
+            return Decision(
+                "block",
+                exc.rule_id,
+                exc.reason,
+                exc.hint,
+                session.environment,
+                "block",
+                cacheable=False,
+            )
+        return None
+
+    def shape_rows(self, cursor: Any, make_row: RowMaker) -> RowMaker:
+        state = cursor._conn._gov_state
+        if state is None:
+            return make_row
+        session: Session = state[1]
+        identity = current_identity() or session.identity
+        return self._masking.shape(  # type: ignore[no-any-return]
+            cursor, make_row, session.environment, identity, session.masked
+        )
 
     def _prepared(
         self, session: Session, identity: Identity, facts: Facts, estimated_rows: int | None

@@ -43,6 +43,17 @@ DIVERGENCES: dict[str, Expected] = {
         "raises UnreadableQueryError, a GovernanceError and TypeError subclass",
         AssertionError,
     ),
+    # Masking is on by default (README, "Masking"): a baseline email column is masked
+    # before any row maker sees it.
+    "test_rows.py::test_row_maker_sees_raw_values": (
+        "the baseline masks the email column before the row maker sees it",
+        AssertionError,
+    ),
+    # Bounded caches (catalog of result columns, mask plans) grow on first use.
+    "test_connection.py::test_gc_objects_stable_across_connections": (
+        "governed_db's bounded per-connection caches are new objects",
+        AssertionError,
+    ),
     # The baseline guardrails (dev): DELETE/UPDATE need a WHERE that is not always true.
     "test_divergent.py::test_delete_without_where_runs": (
         "baseline rule delete-needs-where refuses it",
