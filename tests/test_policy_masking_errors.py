@@ -87,6 +87,10 @@ CASES = [
     ),
     (RULE + "      detectors: []\n", 6, f"{R0}.detectors", "at least one detector"),
     (
+        RULE + "      detectors: [email]\n      category: mail\n",
+        7, f"{R0}.category", "'category' applies to rules that mask whole columns",
+    ),
+    (
         RULE + "      detectors: [email]\n      scope: some\n",
         7, f"{R0}.scope", "unknown scope 'some'; expected one of: all, computed",
     ),

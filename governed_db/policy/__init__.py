@@ -4,13 +4,16 @@
     env = policy.environment_for(None, {"host": "db.prod.internal", "dbname": "shop"})
     decision = decide(policy, facts, Context(env, identity))
     decision.raise_for(query, facts)                # PolicyViolation / ApprovalRequired
+    rules = policy.masking_for(Context(env, identity))  # masking rules for who fetches
 
-This room imports only ``governed_db.sql``, ``governed_db.identity`` and ``governed_db.errors``.
+This room imports only ``governed_db.sql``, ``governed_db.identity``, ``governed_db.masking``
+(to check masking rules at load time) and ``governed_db.errors``.
 """
 
 from governed_db.policy.decide import DecisionCache, decide, decide_each
 from governed_db.policy.document import ActorGroup, ActorMatcher, Environment, EnvMatcher, Policy
 from governed_db.policy.loader import POLICY_ENV_VAR, baseline, load_policy
+from governed_db.policy.masking_section import MaskingRule, MaskingSection, MaskingSelection
 from governed_db.policy.model import (
     ACTIONS,
     MODES,
@@ -41,6 +44,9 @@ __all__ = [
     "Environment",
     "GlobSet",
     "Limits",
+    "MaskingRule",
+    "MaskingSection",
+    "MaskingSelection",
     "Policy",
     "Rule",
     "Threshold",

@@ -297,6 +297,11 @@ def _rule(
     method_name = method_field.expect(str) if method_field is not None else "redact"
     options = _options(options_field) if options_field is not None else {}
     category = None
+    if category_field is not None and detectors and action == "mask":
+        category_field.fail(
+            "a detector rule's hits say what was found ([REDACTED:email]): 'category' "
+            "applies to rules that mask whole columns"
+        )
     if category_field is not None:
         category = category_field.expect(str)
         if not _CATEGORY.fullmatch(category):
