@@ -31,22 +31,26 @@ join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
 where c.oid = any($1::pg_catalog.oid[])"""
 
+# The analyzer qualifies an unqualified name as public.x; the server resolves it by
+# search_path (a temporary table, another schema), so both spellings are looked up.
 _BY_NAME = """\
-select c.oid, n.nspname, c.relname, a.attnum, a.attname
-from pg_catalog.pg_class c
+select x.name, c.oid, n.nspname, c.relname, a.attnum, a.attname
+from unnest($1::text[], $2::text[]) as x(name, spelled)
+join pg_catalog.pg_class c on c.oid = pg_catalog.to_regclass(x.spelled)
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-where c.oid = any(array(select pg_catalog.to_regclass(x) from unnest($1::text[]) x))"""
+join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped"""
 
 
 class Catalog:
     """One connection's cache: table OID → (``schema.table``, {attnum: column name})."""
 
-    __slots__ = ("names", "tables")
+    __slots__ = ("aliases", "names", "tables")
 
     def __init__(self) -> None:
         self.tables: dict[int, tuple[str, dict[int, str]]] = {}
         self.names: set[str] = set()  # ``schema.table`` names already looked up
+        #: the analyzer's name for a table -> the OID the server resolved it to
+        self.aliases: dict[str, int] = {}
 
     def source(self, oid: int, attnum: int) -> str | None:
         """``schema.table.column``, or None (computed, or not known yet)."""
@@ -80,10 +84,24 @@ class Catalog:
         if names:
             self.names.update(names)
 
+    def add_named(self, rows: list[tuple[Any, ...]], names: Sequence[str]) -> None:
+        """Store ``(name, oid, schema, table, attnum, column)`` rows of a lookup by name."""
+        self.add([row[1:] for row in rows])
+        for row in rows:
+            self.aliases[row[0]] = row[1]
+        self.names.update(names)
+
+    def columns_of(self, name: str) -> tuple[str, list[str]] | None:
+        """``(schema.table, column names)`` of a table by the analyzer's name, if looked up."""
+        oid = self.aliases.get(name)
+        entry = self.tables.get(oid) if oid is not None else None
+        return None if entry is None else (entry[0], list(entry[1].values()))
+
     def clear(self) -> None:
         """Forget everything (after DDL on this connection)."""
         self.tables.clear()
         self.names.clear()
+        self.aliases.clear()
 
 
 def columns_of(cursor: Any, catalog: Catalog) -> list[tuple[str, str | None, int]]:
@@ -99,6 +117,27 @@ def columns_of(cursor: Any, catalog: Catalog) -> list[tuple[str, str | None, int
         name = res.fname(i)
         columns.append((name.decode(encoding) if name else "", source, res.ftype(i)))
     return columns
+
+
+def _spellings(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Each name, spelled as the analyzer wrote it and, for ``public.x``, as plain ``x``.
+
+    The plain spelling comes first so that, as on the server, ``search_path`` decides.
+    """
+    keys: list[str] = []
+    spelled: list[str] = []
+    for name in names:
+        schema, _, table = name.partition(".")
+        if schema == "public":
+            keys.append(name)
+            spelled.append(_quoted(table))
+        keys.append(name)
+        spelled.append(".".join(_quoted(p) for p in name.split(".", 1)))
+    return keys, spelled
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 _READY = (pq.TransactionStatus.IDLE, pq.TransactionStatus.INTRANS)
@@ -124,8 +163,8 @@ def load(
             run(cur, _BY_OID, (list(oids),))
             catalog.add(cur.fetchall())
         if names:
-            run(cur, _BY_NAME, (list(names),))
-            catalog.add(cur.fetchall(), list(names))
+            run(cur, _BY_NAME, _spellings(names))
+            catalog.add_named(cur.fetchall(), names)
 
 
 async def load_async(
@@ -143,5 +182,5 @@ async def load_async(
             await arun(cur, _BY_OID, (list(oids),))
             catalog.add(await cur.fetchall())
         if names:
-            await arun(cur, _BY_NAME, (list(names),))
-            catalog.add(await cur.fetchall(), list(names))
+            await arun(cur, _BY_NAME, _spellings(names))
+            catalog.add_named(await cur.fetchall(), names)

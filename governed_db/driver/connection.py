@@ -264,6 +264,7 @@ class Connection(_GovernedFactories, psycopg.Connection[Any]):
             plain.settle(self, exc)
             raise
         plain.settle(self, None)
+        plain.shape(self)
         return result
 
     def close(self) -> None:
@@ -341,6 +342,7 @@ class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
             plain.settle(self, exc)
             raise
         plain.settle(self, None)
+        plain.shape(self)
         return result
 
     async def close(self) -> None:

@@ -29,6 +29,7 @@ from psycopg._queries import _query2pg
 
 from governed_db.driver.admission import Plan, plan_call
 from governed_db.driver.catalog import load, load_async
+from governed_db.driver.copy_out import MaskedCopy, copy_out_plan
 from governed_db.driver.explain import estimate_rows, estimate_rows_async
 from governed_db.driver.guards import guarded, guarded_async
 from governed_db.driver.session_state import check_session_state
@@ -224,6 +225,13 @@ class GovernedCursorBase(WireChecked):
             if catalog.missing(results) != missing:
                 self._make_row = self._make_row_maker()
 
+    def _gov_refused(self, error: GovernanceError) -> None:
+        """Audit ``error`` as a refusal of this cursor's statement, then raise it."""
+        state = self._conn._gov_state
+        if state is not None:
+            state[0].driver_refused(state[1], "copy", None, error)
+        raise error
+
     def _make_row_maker(self) -> Any:
         state = self._conn._gov_state
         make_row = self._row_factory(self)
@@ -329,12 +337,23 @@ class GovernedCursorMixin(GovernedCursorBase):
         error: BaseException | None = None
         self._gov_pass = plan.admission
         try:
-            with (
-                self._guard(tickets),
-                super().copy(plan.admission.query, params, **kwargs) as copy,  # type: ignore[misc]
-            ):
-                self._gov_pass = None
-                yield copy
+            with self._guard(tickets):
+                # psycopg's own copy(), with the Copy class chosen by masking.
+                try:
+                    with self._conn.lock:
+                        self._conn.wait(self._start_copy_gen(plan.admission.query, params))
+                        self._gov_pass = None
+                        mask, refusal = copy_out_plan(self, _table_names(tickets))
+                        cls = psycopg.Copy if mask is None else MaskedCopy
+                        with cls(self, **kwargs) as copy:  # type: ignore[arg-type]
+                            if refusal is not None:
+                                self._gov_refused(refusal)
+                            if mask is not None:
+                                copy._gov_mask = mask  # type: ignore[attr-defined]
+                            yield copy
+                except psycopg.errors._NO_TRACEBACK as ex:
+                    raise ex.with_traceback(None)  # noqa: B904
+                self._select_current_result(0)  # type: ignore[attr-defined]
         except BaseException as exc:
             error = exc
             raise

@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+import psycopg.errors
 
-from governed_db.driver.cursor import GovernedCursorBase
+from governed_db.driver.copy_out import AsyncMaskedCopy, copy_out_plan
+from governed_db.driver.cursor import GovernedCursorBase, _table_names
 from governed_db.driver.wire import WireCheckedServer
 
 __all__ = [
@@ -87,12 +89,23 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
         error: BaseException | None = None
         self._gov_pass = plan.admission
         try:
-            async with (
-                self._guard_async(tickets),
-                super().copy(plan.admission.query, params, **kwargs) as copy,  # type: ignore[misc]
-            ):
-                self._gov_pass = None
-                yield copy
+            async with self._guard_async(tickets):
+                # psycopg's own copy(), with the Copy class chosen by masking.
+                try:
+                    async with self._conn.lock:
+                        await self._conn.wait(self._start_copy_gen(plan.admission.query, params))
+                        self._gov_pass = None
+                        mask, refusal = copy_out_plan(self, _table_names(tickets))
+                        cls = psycopg.AsyncCopy if mask is None else AsyncMaskedCopy
+                        async with cls(self, **kwargs) as copy:  # type: ignore[arg-type]
+                            if refusal is not None:
+                                self._gov_refused(refusal)
+                            if mask is not None:
+                                copy._gov_mask = mask  # type: ignore[attr-defined]
+                            yield copy
+                except psycopg.errors._NO_TRACEBACK as ex:
+                    raise ex.with_traceback(None)  # noqa: B904
+                self._select_current_result(0)  # type: ignore[attr-defined]
         except BaseException as exc:
             error = exc
             raise

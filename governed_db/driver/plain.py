@@ -56,6 +56,13 @@ class PlainCall:
         self.owner = owner
         self.tickets = tickets
 
+    def shape(self, conn: Any) -> None:
+        """Pass the plain cursor's current result through the row hook (masking)."""
+        state = conn._gov_state
+        owner = self.owner
+        if state is not None and state[0].masks and owner.pgresult is not None:
+            owner._make_row = state[0].shape_rows(owner, owner._make_row)
+
     def settle(self, conn: Any, error: BaseException | None) -> None:
         """Report how it ended to the governor."""
         state = conn._gov_state
@@ -129,6 +136,21 @@ def _admit_plain(
         plan = plan_call(owner, method, query, params)
     except GovernanceError as exc:
         refuse(owner, exc, method, query if isinstance(query, str) else None)
+    if governor.masks and (
+        method in ("stream", "copy") or (method == "executemany" and args.get("returning"))
+    ):
+        # Rows of these reach the caller through result changes this hook cannot see.
+        refuse(
+            owner,
+            GovernanceError(
+                f"{method} on a plain psycopg cursor cannot have its rows masked; refused "
+                "(fail closed)",
+                rule_id="plain-cursor-unmasked",
+                hint="Use conn.cursor(), which masks every fetch path.",
+            ),
+            method,
+            query if isinstance(query, str) else None,
+        )
     tickets: list[Ticket | None] = []
     call_params = ClientMerged(params) if plan.merged else params
     for text, _server in plan.statements:

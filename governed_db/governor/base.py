@@ -180,6 +180,14 @@ class Governor:
         nothing; a gate with an audit trail writes a refused record.
         """
 
+    def copy_out_masker(self, cursor: Any, tables: Any) -> Callable[[str], str] | None:
+        """How to mask one line of ``COPY ... TO STDOUT`` text, or None (nothing masks).
+
+        ``tables`` are the tables the COPY reads. Raise ``GovernanceError`` to
+        refuse the COPY when its data cannot be masked line by line.
+        """
+        return None
+
     def shape_rows(self, cursor: Any, make_row: RowMaker) -> RowMaker:
         """Return the row maker for a new result (called once per result)."""
         return make_row

@@ -13,9 +13,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from governed_db.errors import PolicyViolation
+from governed_db.errors import GovernanceError, PolicyViolation
 from governed_db.identity import Identity
-from governed_db.masking import ColumnIdentity, MaskedValues, MaskRules, baseline_rules
+from governed_db.masking import ColumnIdentity, MaskedValues, MaskRules
+from governed_db.policy import Context
 from governed_db.sql import Facts
 
 __all__ = ["WRITE_EFFECTS", "MaskingGate"]
@@ -32,27 +33,21 @@ class MaskingGate:
     def __init__(self, policy: Any) -> None:
         self.policy = policy
         self._lock = threading.Lock()
-        self._rules: dict[tuple[str, Identity], MaskRules] = {}
+        self._rules: dict[Any, MaskRules] = {}
 
     def rules(self, environment: str, identity: Identity) -> MaskRules:
-        """The compiled rules that hold for ``environment`` and ``identity`` (cached)."""
-        key = (environment, identity)
+        """The compiled rules that hold for ``environment`` and ``identity`` now."""
+        selection = self.policy.masking_selection(Context(environment, identity))
+        key = selection.key
         found = self._rules.get(key)
         if found is None:
-            found = MaskRules(self._filtered(environment, identity))
+            options = self.policy.masking.mask_rules_options()
+            found = MaskRules(selection.rules, **options)
             with self._lock:
                 if len(self._rules) > 256:
                     self._rules.clear()
                 self._rules[key] = found
         return found
-
-    def _filtered(self, environment: str, identity: Identity) -> Any:
-        masking_for = getattr(self.policy, "masking_for", None)
-        if masking_for is None:  # a policy without a masking section API: the baseline
-            return baseline_rules()
-        from governed_db.policy import Context
-
-        return masking_for(Context(environment, identity))
 
     def shape(
         self, cursor: Any, make_row: Any, environment: str, identity: Identity, memory: Any
@@ -67,6 +62,41 @@ class MaskingGate:
         if not plan.needs_masking:
             return make_row
         return plan.start(memory).wrap(make_row)
+
+    def copy_out(
+        self, cursor: Any, tables: Any, environment: str, identity: Identity, memory: Any
+    ) -> Any:
+        """A line masker for COPY TO STDOUT text/CSV, refusing what it cannot mask.
+
+        Lines are scanned whole by the detectors (values masked in place). Rules
+        that mask a column by its name or source cannot be applied to COPY text,
+        so a COPY reading a table with such a column is refused.
+        """
+        rules = self.rules(environment, identity)
+        catalog = cursor._conn._gov_catalog
+        columns: list[ColumnIdentity] = []
+        unknown = False
+        for table in tables:
+            found = catalog.columns_of(table)
+            if found is None:
+                unknown = True
+                continue
+            qualified, names = found
+            columns.extend(ColumnIdentity(name, f"{qualified}.{name}", None) for name in names)
+        if unknown or any(c.action == "mask" for c in rules.plan(columns).columns):
+            raise GovernanceError(
+                "COPY ... TO STDOUT reads a column that masking covers by name or source "
+                "(or a table whose columns could not be looked up); COPY text cannot be "
+                "masked column by column, so it is refused (fail closed)",
+                rule_id="copy-out-unmasked",
+                hint="SELECT the rows instead: fetched rows are masked.",
+            )
+        masker = rules.plan([ColumnIdentity("copy", None, 25)]).start(memory)
+
+        def mask_line(line: str) -> str:
+            return masker.apply((line,))[0]  # type: ignore[no-any-return]
+
+        return mask_line
 
     @staticmethod
     def check_write(memory: MaskedValues, facts: Facts, query: str, params: Any) -> None:

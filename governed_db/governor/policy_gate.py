@@ -228,6 +228,14 @@ class PolicyGovernor(Governor):
             )
         return None
 
+    def copy_out_masker(self, cursor: Any, tables: Any) -> Any:
+        state = cursor._conn._gov_state
+        if state is None:
+            return None
+        session: Session = state[1]
+        identity = current_identity() or session.identity
+        return self._masking.copy_out(cursor, tables, session.environment, identity, session.masked)
+
     def shape_rows(self, cursor: Any, make_row: RowMaker) -> RowMaker:
         state = cursor._conn._gov_state
         if state is None:
