@@ -454,3 +454,37 @@ def test_pool_on_governed_connections_still_works(dsn: str) -> None:
 def test_governor_with_other_governance_keywords_is_an_error(dsn: str, extra: Any) -> None:
     with pytest.raises(TypeError, match="either governor="):
         governed_db.connect(dsn, governor=governed_db.Governor(), **extra)
+
+
+class _EvilInt(psycopg.adapt.Dumper):
+    oid = 0
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1"
+
+    def quote(self, obj: Any) -> bytes:
+        return b'1 FROM "c"; DROP TABLE orders; --'
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        lambda cur: cur.fetchmany(1),
+        lambda cur: cur.fetchone(),
+        lambda cur: cur.scroll(1),
+    ],
+)
+def test_a_dumper_cannot_smuggle_sql_into_psycopgs_own_commands(dsn: str, attempt: Any) -> None:
+    conn = governed_db.connect(dsn, environment="prod", identity="agent:x")
+    try:
+        cur = conn.cursor("c", scrollable=True)
+        cur.execute("select 1")
+        conn.adapters.register_dumper(int, _EvilInt)
+        with pytest.raises(governed_db.GovernanceError) as info:
+            attempt(cur)
+        assert info.value.rule_id == "unsafe-internal-command"
+        conn.rollback()
+        conn.commit()
+    finally:
+        conn.close()
+    assert _orders_exist(dsn)

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
-from psycopg import pq
+from psycopg import pq, sql
 from psycopg.conninfo import conninfo_to_dict
 
 from governed_db.driver._trusted import AsyncTrustedCursor, arun
@@ -161,6 +161,20 @@ class _GovernedFactories:
     @pgconn.setter
     def pgconn(self, value: Any) -> None:
         self._gov_pgconn = value
+
+    def _exec_command(self, command: Any, result_format: Any = pq.Format.TEXT) -> Any:
+        """psycopg's own commands, vetted: one snapshot, decided to be what they claim."""
+        state = self._gov_state
+        if state is not None:
+            data = command.as_bytes(self) if isinstance(command, sql.Composable) else command  # type: ignore[arg-type]
+            data = data.encode() if isinstance(data, str) else bytes(data)
+            try:
+                state[0].internal_command(state[1], data.decode("utf-8", errors="replace"))
+            except GovernanceError as exc:
+                state[0].driver_refused(state[1], "execute", None, exc)
+                raise
+            command = data
+        return super()._exec_command(command, result_format)  # type: ignore[misc]
 
     def _gov_columns_of(self, cursor: Any) -> list[tuple[str, str | None, int]]:
         """The columns of ``cursor``'s current result, with their sources (for masking)."""

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from governed_db.errors import BlastRadiusExceeded
+from governed_db.errors import BlastRadiusExceeded, GovernanceError
+from governed_db.sql import analyze
 
 __all__ = [
     "Call",
@@ -28,6 +29,9 @@ __all__ = [
 ]
 
 RowMaker = Callable[[Any], Any]
+
+#: What psycopg's own commands may do: transaction and cursor control, reads.
+_INTERNAL_OPERATIONS = frozenset({"transaction", "fetch", "deallocate", "select", "set"})
 
 #: Ways a statement reaches the server, as named in ``Call.method``.
 METHODS = frozenset({"execute", "executemany", "stream", "copy", "declare"})
@@ -179,6 +183,26 @@ class Governor:
         ``query`` is its text when it could be read. The base class records
         nothing; a gate with an audit trail writes a refused record.
         """
+
+    def internal_command(self, session: Session, text: str) -> None:
+        """Vet a command psycopg builds itself (BEGIN, COMMIT, FETCH, MOVE, CLOSE, ...).
+
+        Such commands render values with the connection's adapters, so a
+        dumper could make one carry more. Refuse anything but one statement
+        that controls a transaction or cursor, or reads.
+        """
+        facts = analyze(text)
+        if facts.statement_count == 1 and not facts.opaque:
+            s = facts.statements[0]
+            if s.effects <= _INTERNAL_OPERATIONS and not s.tables_written and not s.functions:
+                return
+        raise GovernanceError(
+            "a command psycopg builds for its own use (transaction, cursor or prepared "
+            "statement control) would send something else; refused (fail closed). A "
+            "dumper registered on the connection may be rendering SQL",
+            rule_id="unsafe-internal-command",
+            hint="Register dumpers that render only literal values.",
+        )
 
     def copy_out_masker(self, cursor: Any, tables: Any) -> Callable[[str], str] | None:
         """How to mask one line of ``COPY ... TO STDOUT`` text, or None (nothing masks).
