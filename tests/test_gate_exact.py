@@ -484,7 +484,7 @@ def test_a_dumper_cannot_smuggle_sql_into_psycopgs_own_commands(dsn: str, attemp
             attempt(cur)
         assert info.value.rule_id == "unsafe-internal-command"
         conn.rollback()
-        conn.commit()
+        cur.close()
     finally:
         conn.close()
     assert _orders_exist(dsn)

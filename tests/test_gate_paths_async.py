@@ -130,9 +130,13 @@ async def test_async_errors_pass_through(aconn: Any) -> None:
 
 
 async def test_async_psycopg_cursor_made_directly_is_decided(aconn: Any) -> None:
-    cur = psycopg.AsyncClientCursor(aconn)
+    cur = psycopg.AsyncCursor(aconn)
     await cur.execute("select %s::int", (7,))
     assert await cur.fetchone() == (7,)
+    # A plain client-side-binding cursor merges parameters where they cannot be checked.
+    with pytest.raises(governed_db.GovernanceError) as info:
+        await psycopg.AsyncClientCursor(aconn).execute("select %s::int", (7,))
+    assert info.value.rule_id == "plain-cursor-client-merge"
     await aconn.rollback()
 
 

@@ -168,7 +168,9 @@ class Admission:
         return self
 
     def converts(self, query: Any) -> bool:
-        """May psycopg convert ``query`` now?"""
+        """May psycopg convert ``query`` now? (once per call: a pass is not reusable)"""
+        if self.pgq is not None:
+            return False
         if query is self.query:
             return True
         merged = self.merged

@@ -133,7 +133,35 @@ def _can_restore(conn: Any, old: str | None) -> bool:
     )
 
 
+_DML_TAGS = frozenset({b"INSERT", b"UPDATE", b"DELETE", b"MERGE"})
+_COUNTED = frozenset({"update", "delete", "merge"})
+
+
+def _countable(cursor: Any, ticket: Any) -> bool:
+    """Whether the rows the statement changed can be counted from its results.
+
+    A write hidden in a CTE, ``EXPLAIN ANALYZE``, ``COPY (...) TO`` or
+    ``CREATE TABLE AS`` reports the rows it returned, not the rows it changed;
+    a cursor closed by its own row factory reports nothing.
+    """
+    if cursor.closed:
+        return False
+    facts = ticket.facts
+    results = getattr(cursor, "_results", None) or []
+    if facts is None or not results:
+        return True
+    statements = facts.statements
+    for i, res in enumerate(results):
+        s = statements[0] if len(statements) == 1 else statements[min(i, len(statements) - 1)]
+        tag = (res.command_status or b"").split(b" ", 1)[0]
+        if s.effects & _COUNTED and tag not in _DML_TAGS:
+            return False
+    return True
+
+
 def _check(cursor: Any, ticket: Any, governor: Any) -> None:
+    if not _countable(cursor, ticket):
+        raise governor.uncountable(ticket)
     affected = affected_rows(cursor)
     if affected > ticket.max_rows:
         raise governor.exceeded(ticket, affected)

@@ -15,7 +15,6 @@ a rule that needs a planner estimate refuses (fail closed).
 
 from __future__ import annotations
 
-import copy
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -129,8 +128,16 @@ def _admit_plain(
     try:
         check_session_state(conn.pgconn)
         params = args.get(params_arg)
-        if params is not None and _merges_on_client(owner, method):
-            params = _frozen(params)
+        if params and _merges_on_client(owner, method):
+            # psycopg would merge the parameters again after the gate's merge, with no
+            # check of what it then sends (a dumper may render differently each time).
+            raise GovernanceError(
+                "a plain psycopg cursor merges parameters into the statement text on the "
+                "client, where governed_db cannot check what is finally sent; refused "
+                "(fail closed)",
+                rule_id="plain-cursor-client-merge",
+                hint="Use conn.cursor() or governed_db.ClientCursor(conn), which check it.",
+            )
         if method == "executemany" and params is not None and not isinstance(params, list):
             params = list(params)
         plan = plan_call(owner, method, query, params)
@@ -160,6 +167,17 @@ def _admit_plain(
             # The connection is busy with this very call: no EXPLAIN can run now.
             ticket = governor.admit(session, method, text, call_params, None, -1)
         tickets.append(ticket)
+    if any(t is not None and t.guarded for t in tickets):
+        error = GovernanceError(
+            "a row limit or DDL lock timeout applies to this statement, and a plain psycopg "
+            "cursor runs it where the limit cannot be enforced; refused (fail closed)",
+            rule_id="plain-cursor-unguarded",
+            hint="Use conn.cursor(), which enforces the limits.",
+        )
+        for ticket in tickets:
+            if ticket is not None:
+                governor.settle(ticket, -1, error)
+        raise error
     args[query_arg] = plan.admission.query
     if params_arg in args:
         args[params_arg] = params
@@ -171,17 +189,3 @@ def _merges_on_client(owner: Any, method: str) -> bool:
     from psycopg._queries import PostgresClientQuery
 
     return method == "copy" or issubclass(owner._query_cls, PostgresClientQuery)
-
-
-def _frozen(params: Any) -> Any:
-    """A private copy of parameters merged into the text on the client."""
-    try:
-        return copy.deepcopy(params)
-    except Exception as exc:
-        raise GovernanceError(
-            f"could not take a private copy of the parameters ({exc}); they are merged into "
-            "the statement text, so the text decided could differ from the text sent "
-            "(refused, fail closed)",
-            rule_id="unreadable-query",
-            hint="Use conn.cursor() (a governed cursor) instead of a plain psycopg cursor.",
-        ) from exc

@@ -226,5 +226,16 @@ class Governor:
             statement=ticket.call.query,
         )
 
+    def uncountable(self, ticket: Ticket) -> BaseException:
+        """The error for a row-limited statement whose changed rows cannot be counted."""
+        return BlastRadiusExceeded(
+            f"a row limit of {ticket.max_rows} applies, and the rows this statement changed "
+            "cannot be counted from its results (a write inside a CTE, EXPLAIN ANALYZE, "
+            "COPY or CREATE TABLE AS reports the rows it returns); it was rolled back",
+            rule_id="max_rows_affected",
+            hint="Run the UPDATE, DELETE or MERGE as a plain statement of its own.",
+            statement=ticket.call.query,
+        )
+
     def close_session(self, session: Session) -> None:
         """Called when the connection closes."""

@@ -39,6 +39,10 @@ _Plan = tuple[Decision, Facts, int | None, str | None]
 BLAST_RADIUS_OPERATIONS = frozenset({"update", "delete", "merge"})
 
 
+def _ends_transactions(facts: Facts) -> bool:
+    return any("transaction" in s.effects for s in facts.statements)
+
+
 class PolicyGovernor(Governor):
     """The gate for one policy, one default identity and (optionally) one audit trail.
 
@@ -196,6 +200,17 @@ class PolicyGovernor(Governor):
             max_rows, lock_timeout = self._limits(facts, session.environment)
         call = Call(session, method, query, params, cursor_name)
         audit = self._audit
+        if not decision.refuses and max_rows is not None and _ends_transactions(facts):
+            decision = Decision(
+                "block",
+                "row-limit-unenforceable",
+                "a row limit applies to this statement, and it also commits, rolls back or "
+                "sets savepoints, which would take the changes out of the limit's reach",
+                "Run the transaction control (COMMIT, ROLLBACK, SAVEPOINT ...) separately.",
+                session.environment,
+                "block",
+                cacheable=False,
+            )
         if not decision.refuses and session.masked:
             decision = self._masked_write(session, facts, query, params) or decision
         if decision.refuses:

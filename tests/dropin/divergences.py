@@ -63,6 +63,12 @@ DIVERGENCES: dict[str, Expected] = {
         "binary COPY TO STDOUT is refused when the connection masks",
         GovernanceError,
     ),
+    # A plain psycopg.ClientCursor made on a governed connection merges parameters where
+    # governed_db cannot check what is sent: refused (README, "Trust each call").
+    "test_divergent.py::test_psycopg_cursor_class_on_the_connection[ClientCursor]": (
+        "a plain ClientCursor with parameters is refused (plain-cursor-client-merge)",
+        GovernanceError,
+    ),
     # The baseline guardrails (dev): DELETE/UPDATE need a WHERE that is not always true.
     "test_divergent.py::test_delete_without_where_runs": (
         "baseline rule delete-needs-where refuses it",
