@@ -488,3 +488,38 @@ def test_a_dumper_cannot_smuggle_sql_into_psycopgs_own_commands(dsn: str, attemp
     finally:
         conn.close()
     assert _orders_exist(dsn)
+
+
+@pytest.mark.parametrize(
+    "reach",
+    [
+        lambda c: c.info.pgconn,
+        lambda c: c.transaction().__enter__().pgconn,
+        lambda c: c.pipeline().__enter__().pgconn,
+        lambda c: c.pgconn,
+    ],
+)
+def test_psycopg_helper_objects_do_not_hand_out_libpq(dsn: str, reach: Any) -> None:
+    conn = governed_db.connect(dsn, environment="prod", identity="agent:x")
+    try:
+        handle = reach(conn)
+        assert handle.status == psycopg.pq.ConnStatus.OK  # reads go through
+        with pytest.raises(governed_db.GovernanceError) as info:
+            handle.exec_(b"drop table orders")
+        assert info.value.rule_id == "ungoverned-send"
+    finally:
+        conn.close()
+    assert _orders_exist(dsn)
+
+
+async def test_async_helper_objects_do_not_hand_out_libpq(dsn: str) -> None:
+    conn = await governed_db.AsyncConnection.connect(dsn, environment="prod")
+    async with conn:
+        async with conn.transaction() as tx:
+            with pytest.raises(governed_db.GovernanceError):
+                tx.pgconn.send_query(b"drop table orders")
+        async with conn.pipeline() as p:
+            with pytest.raises(governed_db.GovernanceError):
+                p.pgconn.exec_(b"drop table orders")
+            await conn.execute("select 1")
+    assert _orders_exist(dsn)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
 from typing import Any
 
 import psycopg
-from psycopg import pq, sql
+from psycopg import ConnectionInfo, pq, sql
 from psycopg.conninfo import conninfo_to_dict
 
 from governed_db.driver._trusted import AsyncTrustedCursor, arun
@@ -23,7 +24,7 @@ from governed_db.driver.catalog import Catalog, columns_of
 from governed_db.driver.cursor import Cursor, ServerCursor
 from governed_db.driver.cursor_async import AsyncCursor, AsyncServerCursor
 from governed_db.driver.cursor_factory import governed_class
-from governed_db.driver.pgconn_guard import TRUSTED_ROOTS, guarded_view
+from governed_db.driver.pgconn_guard import GuardedHandle, guarded_view, trusted_namespace
 from governed_db.driver.plain import check_wait
 from governed_db.driver.session_state import check_session_state
 from governed_db.errors import GovernanceError
@@ -104,18 +105,23 @@ def _session_for(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -
     return Session(session_id=uuid.uuid4().hex, params=params)
 
 
-#: id(module globals) -> whether that module may use libpq's real handle.
-_TRUSTED_GLOBALS: dict[int, bool] = {}
-
-
-def _trusted_module(namespace: dict[str, Any]) -> bool:
-    trusted = namespace.get("__name__", "").partition(".")[0] in TRUSTED_ROOTS
-    if len(_TRUSTED_GLOBALS) < 4096:
-        _TRUSTED_GLOBALS[id(namespace)] = trusted  # module namespaces live as long as the process
-    return trusted
-
-
 _NOT_GOVERNED = "this connection has no governor (it was not opened by connect())"
+
+
+class _Transaction(GuardedHandle, psycopg.Transaction):
+    """psycopg's ``Transaction`` with a guarded ``pgconn``."""
+
+
+class _AsyncTransaction(GuardedHandle, psycopg.AsyncTransaction):
+    """psycopg's ``AsyncTransaction`` with a guarded ``pgconn``."""
+
+
+class _Pipeline(GuardedHandle, psycopg.Pipeline):
+    """psycopg's ``Pipeline`` with a guarded ``pgconn``."""
+
+
+class _AsyncPipeline(GuardedHandle, psycopg.AsyncPipeline):
+    """psycopg's ``AsyncPipeline`` with a guarded ``pgconn``."""
 
 
 class _GovernedFactories:
@@ -152,15 +158,21 @@ class _GovernedFactories:
     def pgconn(self) -> Any:
         """libpq's connection; outside psycopg and governed_db, a view that cannot send SQL."""
         real = self._gov_pgconn
-        caller = sys._getframe(1).f_globals
-        trusted = _TRUSTED_GLOBALS.get(id(caller))
-        if trusted is None:
-            trusted = _trusted_module(caller)
-        return real if trusted else guarded_view(self, real)
+        if trusted_namespace(sys._getframe(1).f_globals):
+            return real
+        return guarded_view(self, real)
 
     @pgconn.setter
     def pgconn(self, value: Any) -> None:
         self._gov_pgconn = value
+
+    @property
+    def info(self) -> ConnectionInfo:
+        """psycopg's ``ConnectionInfo``; its ``pgconn`` is the guarded view outside psycopg."""
+        real = self._gov_pgconn
+        if trusted_namespace(sys._getframe(1).f_globals):
+            return ConnectionInfo(real)
+        return ConnectionInfo(guarded_view(self, real))  # type: ignore[arg-type]
 
     def _exec_command(self, command: Any, result_format: Any = pq.Format.TEXT) -> Any:
         """psycopg's own commands, vetted: one snapshot, decided to be what they claim."""
@@ -281,6 +293,34 @@ class Connection(_GovernedFactories, psycopg.Connection[Any]):
         plain.shape(self)
         return result
 
+    @contextmanager
+    def transaction(
+        self, savepoint_name: str | None = None, force_rollback: bool = False
+    ) -> Iterator[Any]:
+        """psycopg's ``transaction()``, whose object shows only the guarded ``pgconn``."""
+        tx = _Transaction(self, savepoint_name, force_rollback)
+        if self._pipeline:
+            with self.pipeline(), tx, self.pipeline():
+                yield tx
+        else:
+            with tx:
+                yield tx
+
+    @contextmanager
+    def pipeline(self) -> Iterator[Any]:
+        """psycopg's ``pipeline()``, whose object shows only the guarded ``pgconn``."""
+        with self.lock:
+            self._check_connection_ok()
+            if (pipeline := self._pipeline) is None:
+                pipeline = self._pipeline = _Pipeline(self)
+        try:
+            with pipeline:
+                yield pipeline
+        finally:
+            if pipeline.level == 0:
+                with self.lock:
+                    self._pipeline = None
+
     def close(self) -> None:
         """Close the connection (and its governed session)."""
         try:
@@ -358,6 +398,34 @@ class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
         plain.settle(self, None)
         plain.shape(self)
         return result
+
+    @asynccontextmanager
+    async def transaction(
+        self, savepoint_name: str | None = None, force_rollback: bool = False
+    ) -> AsyncIterator[Any]:
+        """psycopg's ``transaction()``, whose object shows only the guarded ``pgconn``."""
+        tx = _AsyncTransaction(self, savepoint_name, force_rollback)
+        if self._pipeline:
+            async with self.pipeline(), tx, self.pipeline():
+                yield tx
+        else:
+            async with tx:
+                yield tx
+
+    @asynccontextmanager
+    async def pipeline(self) -> AsyncIterator[Any]:
+        """psycopg's ``pipeline()``, whose object shows only the guarded ``pgconn``."""
+        async with self.lock:
+            self._check_connection_ok()
+            if (pipeline := self._pipeline) is None:
+                pipeline = self._pipeline = _AsyncPipeline(self)
+        try:
+            async with pipeline:
+                yield pipeline
+        finally:
+            if pipeline.level == 0:
+                async with self.lock:
+                    self._pipeline = None
 
     async def close(self) -> None:
         """Close the connection (and its governed session)."""

@@ -18,7 +18,14 @@ from typing import Any
 
 from governed_db.errors import GovernanceError
 
-__all__ = ["SENDERS", "TRUSTED_ROOTS", "GuardedPGconn", "guarded_view", "trusted_caller"]
+__all__ = [
+    "SENDERS",
+    "TRUSTED_ROOTS",
+    "GuardedHandle",
+    "GuardedPGconn",
+    "guarded_view",
+    "trusted_namespace",
+]
 
 #: libpq calls that send SQL, or prepare, run or close prepared statements.
 SENDERS = frozenset(
@@ -80,10 +87,42 @@ class GuardedPGconn:
         return refuse
 
 
-def trusted_caller(depth: int) -> bool:
-    """True if the frame ``depth`` levels up is psycopg's or governed_db's code."""
-    module: str = sys._getframe(depth + 1).f_globals.get("__name__", "")
-    return module.partition(".")[0] in TRUSTED_ROOTS
+#: id(module globals) -> whether that module may use libpq's real handle.
+_TRUSTED_GLOBALS: dict[int, bool] = {}
+
+
+def trusted_namespace(namespace: dict[str, Any]) -> bool:
+    """True if ``namespace`` (a frame's globals) is psycopg's or governed_db's code."""
+    trusted = _TRUSTED_GLOBALS.get(id(namespace))
+    if trusted is None:
+        trusted = namespace.get("__name__", "").partition(".")[0] in TRUSTED_ROOTS
+        if len(_TRUSTED_GLOBALS) < 4096:
+            _TRUSTED_GLOBALS[id(namespace)] = (
+                trusted  # module namespaces live as long as the process
+            )
+    return trusted
+
+
+class GuardedHandle:
+    """Mixin for psycopg objects that keep the connection's libpq handle as ``pgconn``.
+
+    psycopg's ``Transaction`` and ``Pipeline`` store ``connection.pgconn`` on
+    themselves; read from outside psycopg and governed_db it is the guarded view.
+    """
+
+    _conn: Any
+
+    @property
+    def pgconn(self) -> Any:
+        """libpq's connection; outside psycopg and governed_db, a view that cannot send SQL."""
+        real = self.__dict__["_gov_real_pgconn"]
+        if trusted_namespace(sys._getframe(1).f_globals):
+            return real
+        return guarded_view(self._conn, real)
+
+    @pgconn.setter
+    def pgconn(self, value: Any) -> None:
+        self.__dict__["_gov_real_pgconn"] = value
 
 
 def guarded_view(conn: Any, real: Any) -> GuardedPGconn:
