@@ -523,3 +523,20 @@ async def test_async_helper_objects_do_not_hand_out_libpq(dsn: str) -> None:
                 p.pgconn.exec_(b"drop table orders")
             await conn.execute("select 1")
     assert _orders_exist(dsn)
+
+
+@pytest.mark.parametrize("claimed", ["human:alice", "service:etl", "ci:build"])
+def test_an_agent_cannot_act_as_a_less_supervised_actor(
+    dsn: str, trail: Any, tmp_path: Path, claimed: str
+) -> None:
+    with governed_db.connect(dsn, environment="prod", identity="agent:x", audit=trail) as conn:
+        with (
+            governed_db.acting_as(governed_db.Identity.parse(claimed)),
+            pytest.raises(governed_db.GovernanceError) as info,
+        ):
+            conn.execute("select 1")
+        assert info.value.rule_id == "identity-escalation"
+        with governed_db.acting_as(governed_db.Identity.parse("agent:helper")):
+            assert conn.execute("select 1").fetchone() == (1,)
+    refused = [r for r in _records(trail, tmp_path) if r["kind"] == "refused"]
+    assert [r["decision"]["rule_id"] for r in refused] == ["identity-escalation"]

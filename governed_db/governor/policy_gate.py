@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from governed_db.audit import AuditTrail
-from governed_db.errors import BlastRadiusExceeded, PolicyViolation
+from governed_db.errors import BlastRadiusExceeded, GovernanceError, PolicyViolation
 from governed_db.governor.audit_bridge import AuditBridge
 from governed_db.governor.base import (
     Call,
@@ -37,6 +37,20 @@ _Plan = tuple[Decision, Facts, int | None, str | None]
 
 #: Operations whose affected rows count against ``max_rows_affected``.
 BLAST_RADIUS_OPERATIONS = frozenset({"update", "delete", "merge"})
+
+
+def _acting(session: Session, acting: Identity) -> Identity:
+    """``acting``, unless an agent's connection claims a less supervised actor."""
+    opener = session.identity
+    if opener is not None and opener.kind == "agent" and acting.kind != "agent":
+        raise GovernanceError(
+            f"this connection was opened by agent {opener.name!r} and cannot act as the "
+            f"{acting.kind} {acting.name!r}: acting_as() may not lift an agent's rules "
+            "(refused, fail closed)",
+            rule_id="identity-escalation",
+            hint="Open the connection as the actor who acts, or act as another agent.",
+        )
+    return acting
 
 
 def _ends_transactions(facts: Facts) -> bool:
@@ -189,7 +203,14 @@ class PolicyGovernor(Governor):
         cursor_name: str | None,
         estimated_rows: int | None = None,
     ) -> Ticket:
-        identity = current_identity() or session.identity
+        acting = current_identity()
+        identity = session.identity
+        if acting is not None:
+            try:
+                identity = _acting(session, acting)
+            except GovernanceError as exc:
+                self.driver_refused(session, method, query, exc)
+                raise
         plan = self._hot.get((query, session.environment, identity))
         if plan is None or estimated_rows is not None:
             plan = self._plan(session.environment, identity, query, estimated_rows)
