@@ -70,6 +70,9 @@ class GovernedCursorBase(WireChecked):
 
     __slots__ = ()
 
+    #: The mask plan of the last result made (handed to the audit at settle).
+    _gov_plan: Any = None
+
     _conn: Any
     _pgconn: Any
     _query_cls: Any
@@ -155,8 +158,10 @@ class GovernedCursorBase(WireChecked):
             return
         res = self.pgresult
         rows = res.ntuples if res is not None and res.status == _TUPLES_OK else None
+        plan, self._gov_plan = self._gov_plan, None
         for ticket in tickets:
             if ticket is not None:
+                ticket.mask_plan = plan
                 if _changes_schema(ticket):
                     self._conn._gov_catalog.clear()
                 state[0].settle(ticket, self.rowcount, error, rows)

@@ -63,6 +63,13 @@ def _normalized(facts: Facts) -> str:
     return "; ".join(s.normalized for s in facts.statements)
 
 
+def _masking_fields(plan: Any) -> dict[str, Any] | None:
+    """The result's columns (source or computed) and what masking does to each; no values."""
+    if plan is None:
+        return None
+    return {"columns": plan.describe()}
+
+
 class AuditBridge:
     """Feeds one ``AuditTrail`` from the gate."""
 
@@ -181,6 +188,7 @@ class AuditBridge:
             duration_ms=outcome.duration_ns / 1e6,
             sqlstate=getattr(error, "sqlstate", None) if error is not None else None,
             error=type(error).__name__ if error is not None else None,
+            masking=_masking_fields(ticket.mask_plan),
         )
 
     def close(self, session: Session) -> None:

@@ -103,6 +103,8 @@ class Ticket:
     session_changes: Any = None
     #: What the analyzer saw (the driver looks up the tables' columns before sending).
     facts: Any = None
+    #: The mask plan of the statement's result, when it returned one (for the audit).
+    mask_plan: Any = None
 
     @property
     def guarded(self) -> bool:

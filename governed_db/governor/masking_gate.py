@@ -10,6 +10,7 @@ client-side masking never corrupts data.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -59,6 +60,8 @@ class MaskingGate:
         plan = self.rules(environment, identity).plan(
             [ColumnIdentity(name, source, type_oid) for name, source, type_oid in columns]
         )
+        with contextlib.suppress(AttributeError):  # a plain psycopg cursor has no room for it
+            cursor._gov_plan = plan  # the audit's "which data they touched"
         if not plan.needs_masking:
             return make_row
         return plan.start(memory).wrap(make_row)
