@@ -44,9 +44,14 @@ _SCHEMA_SQL = f"""
 drop schema if exists {SCHEMA} cascade;
 create schema {SCHEMA};
 comment on schema {SCHEMA} is '{_MARK}';
-create table shop.customers (id int primary key, name text not null, email text not null);
+create table shop.customers (
+    id int primary key, name text not null, email text not null, card_number text,
+    api_token text, notes text
+);
 insert into shop.customers
-    select i, 'Customer ' || i, 'customer' || i || '@example.com' from generate_series(1, 50) i;
+    select i, 'Customer ' || i, 'customer' || i || '@example.com', '4111 1111 1111 1111',
+           'ghp_' || md5(i::text) || 'abcd', 'call me on +1 415 555 ' || (2600 + i)
+    from generate_series(1, 50) i;
 create table shop.orders (
     id int primary key, customer_id int references shop.customers, total numeric not null,
     status text not null default 'open'
@@ -67,7 +72,16 @@ class Step:
 
 
 _SCRIPT: tuple[Step, ...] = (
-    Step("select id, name, email from shop.customers where id <= 3", "an ordinary read", True),
+    Step(
+        "select id, name, email, card_number, api_token, notes from shop.customers where id <= 3",
+        "an ordinary read: emails, cards, tokens and phone numbers come back masked",
+        True,
+    ),
+    Step(
+        "update shop.customers set email = 'c***@example.com' where id = 1",
+        "writing a masked value back over the real one",
+        False,
+    ),
     Step("delete from shop.orders", "a DELETE without WHERE", False),
     Step(
         "update shop.orders set status = 'void' where 1 = 1",
