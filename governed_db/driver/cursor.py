@@ -193,19 +193,15 @@ class GovernedCursorBase(WireChecked):
     def _gov_prefetch(self, tickets: list[Ticket | None]) -> None:
         """Look up the columns of the tables the statement names, before it is sent."""
         names = _table_names(tickets)  # empty unless the governor masks (tickets carry facts)
-        if names:
-            catalog = self._conn._gov_catalog
-            unseen = catalog.unseen(names)
-            if unseen:
-                load(self._conn, catalog, names=unseen)
+        catalog = self._conn._gov_catalog
+        if names and not names <= catalog.names:
+            load(self._conn, catalog, names=catalog.unseen(names))
 
     async def _gov_prefetch_async(self, tickets: list[Ticket | None]) -> None:
         names = _table_names(tickets)
-        if names:
-            catalog = self._conn._gov_catalog
-            unseen = catalog.unseen(names)
-            if unseen:
-                await load_async(self._conn, catalog, names=unseen)
+        catalog = self._conn._gov_catalog
+        if names and not names <= catalog.names:
+            await load_async(self._conn, catalog, names=catalog.unseen(names))
 
     def _gov_resolve_late(self) -> None:
         """After execute: resolve tables the results name that were not looked up before."""
@@ -256,12 +252,22 @@ class GovernedCursorBase(WireChecked):
             self._make_row = self._make_row_maker()
 
 
-def _table_names(tickets: list[Ticket | None]) -> set[str]:
-    names: set[str] = set()
+#: id(facts) -> (facts, the tables they name): computed once per analysed statement.
+_TABLES: dict[int, tuple[Any, frozenset[str]]] = {}
+
+
+def _table_names(tickets: list[Ticket | None]) -> frozenset[str]:
+    names: frozenset[str] = frozenset()
     for ticket in tickets:
         facts = ticket.facts if ticket is not None else None
-        if facts is not None:
-            names |= facts.tables_read | facts.tables_written
+        if facts is None:
+            continue
+        found = _TABLES.get(id(facts))
+        if found is None or found[0] is not facts:
+            if len(_TABLES) > 4096:
+                _TABLES.clear()
+            found = _TABLES[id(facts)] = (facts, facts.tables_read | facts.tables_written)
+        names = found[1] if not names else names | found[1]
     return names
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from typing import Any
 
 from governed_db.errors import GovernanceError, PolicyViolation
@@ -29,16 +30,32 @@ WRITE_EFFECTS = frozenset({"insert", "update", "merge", "copy_from", "create"})
 class MaskingGate:
     """Masking rules per (environment, actor), and the masked-value write check."""
 
-    __slots__ = ("_lock", "_rules", "policy")
+    __slots__ = ("_actors", "_lock", "_plans", "_rules", "policy")
 
     def __init__(self, policy: Any) -> None:
         self.policy = policy
         self._lock = threading.Lock()
         self._rules: dict[Any, MaskRules] = {}
+        # (environment, identity) -> (rules, expires or None) for untimed selections
+        self._actors: dict[tuple[str, Identity], tuple[MaskRules, float | None]] = {}
+        # (rules, columns as plain tuples) -> plan: a repeated result shape costs one lookup
+        self._plans: dict[tuple[int, tuple[Any, ...]], tuple[MaskRules, Any]] = {}
 
     def rules(self, environment: str, identity: Identity) -> MaskRules:
         """The compiled rules that hold for ``environment`` and ``identity`` now."""
+        key = (environment, identity)
+        found = self._actors.get(key)
+        if found is not None and (found[1] is None or time.time() < found[1]):
+            return found[0]
         selection = self.policy.masking_selection(Context(environment, identity))
+        rules = self._compiled(selection)
+        with self._lock:
+            if len(self._actors) > 1024:
+                self._actors.clear()
+            self._actors[key] = (rules, selection.expires if selection.timed else None)
+        return rules
+
+    def _compiled(self, selection: Any) -> MaskRules:
         key = selection.key
         found = self._rules.get(key)
         if found is None:
@@ -57,9 +74,19 @@ class MaskingGate:
         columns = cursor._conn._gov_columns_of(cursor)
         if not columns:
             return make_row
-        plan = self.rules(environment, identity).plan(
-            [ColumnIdentity(name, source, type_oid) for name, source, type_oid in columns]
-        )
+        rules = self.rules(environment, identity)
+        key = (id(rules), tuple(columns))
+        cached = self._plans.get(key)
+        if cached is not None and cached[0] is rules:
+            plan = cached[1]
+        else:
+            plan = rules.plan(
+                [ColumnIdentity(name, source, type_oid) for name, source, type_oid in columns]
+            )
+            with self._lock:
+                if len(self._plans) > 4096:
+                    self._plans.clear()
+                self._plans[key] = (rules, plan)
         with contextlib.suppress(AttributeError):  # a plain psycopg cursor has no room for it
             cursor._gov_plan = plan  # the audit's "which data they touched"
         if not plan.needs_masking:
