@@ -100,22 +100,23 @@ class GovernedCursorBase(WireChecked):
             rule_id="ungoverned-connection",
         )
 
-    def _admit(self, method: str, query: Any, params: Any) -> tuple[Plan, list[Ticket | None]]:
-        governor, session = self._gov()
+    def _plan(self, method: str, query: Any, params: Any) -> tuple[Plan, Any]:
+        """Check the session, snapshot the query, and the params to hand the gate."""
         pgconn = self._pgconn  # a broken connection: psycopg raises its own error at send
-        text: str | None = None
         try:
             if pgconn.parameter_status(_SCS) != b"on" or pgconn.parameter_status(_ENC) != b"UTF8":
                 check_session_state(pgconn)
             plan = plan_call(self, method, query, params)
         except GovernanceError as exc:
-            if isinstance(query, str):
-                text = str.__getitem__(query, slice(None))
+            text = str.__getitem__(query, slice(None)) if isinstance(query, str) else None
             refuse(self, exc, method, text)
+        return plan, ClientMerged(params) if plan.merged else params
+
+    def _admit(self, method: str, query: Any, params: Any) -> tuple[Plan, list[Ticket | None]]:
+        governor, session = self._gov()
+        plan, params = self._plan(method, query, params)
         tickets = []
         name = self._gov_cursor_name
-        if plan.merged:
-            params = ClientMerged(params)
         for text, server in plan.statements:
             try:
                 ticket = governor.admit(session, method, text, params, name)
@@ -129,18 +130,9 @@ class GovernedCursorBase(WireChecked):
         self, method: str, query: Any, params: Any
     ) -> tuple[Plan, list[Ticket | None]]:
         governor, session = self._gov()
-        pgconn = self._pgconn
-        try:
-            if pgconn.parameter_status(_SCS) != b"on" or pgconn.parameter_status(_ENC) != b"UTF8":
-                check_session_state(pgconn)
-            plan = plan_call(self, method, query, params)
-        except GovernanceError as exc:
-            text = str.__getitem__(query, slice(None)) if isinstance(query, str) else None
-            refuse(self, exc, method, text)
+        plan, params = self._plan(method, query, params)
         tickets = []
         name = self._gov_cursor_name
-        if plan.merged:
-            params = ClientMerged(params)
         for text, server in plan.statements:
             try:
                 ticket = governor.admit(session, method, text, params, name)
