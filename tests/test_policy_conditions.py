@@ -275,6 +275,12 @@ HEAD = "version: 1\nguardrails:\n  - id: a\n    action: block\n"
         ("{settings: []}", "guardrails[0].when.settings", "at least one pattern"),
         ("{objects: []}", "guardrails[0].when.objects", "at least one value"),
         ("{lock_rows: true}", "guardrails[0].when.lock_rows", "did you mean 'locks_rows'?"),
+        ("{copy_endpoint: files}", "guardrails[0].when.copy_endpoint",
+         "unknown copy endpoint 'files' (did you mean 'file'?)"),
+        ("{copy_endpoint: [stdin]}", "guardrails[0].when.copy_endpoint[0]",
+         "expected one of: client, file, program"),
+        ("{copy_endpoints: file}", "guardrails[0].when.copy_endpoints",
+         "did you mean 'copy_endpoint'?"),
     ],
 )  # fmt: skip
 def test_bad_conditions_are_located(tmp_path: Path, when: str, key: str, fragment: str) -> None:
@@ -293,3 +299,45 @@ def test_unknown_placeholder_names_the_new_ones(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match=r"\{settings\}") as info:
         load_policy(path, environ={})
     assert info.value.line == 5
+
+
+# -- copy_endpoint -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "verdict_"),
+    [
+        ("copy t to '/tmp/t.csv'", ("block", "r")),
+        ("copy t from '/tmp/t.csv'", ("block", "r")),
+        ("copy (select 1) to '/tmp/one'", ("block", "r")),
+        ("copy t to stdout", ("allow", None)),
+        ("copy t from stdin", ("allow", None)),
+        ("copy t to program 'cat'", ("allow", None)),
+        ("select 1", ("allow", None)),
+    ],
+)
+def test_copy_endpoint_condition(sql: str, verdict_: tuple[str, str | None]) -> None:
+    assert verdict(policy(rule(copy_endpoint="file")), sql) == verdict_
+
+
+def test_copy_endpoint_in_a_permissive_rule() -> None:
+    p = policy(
+        {"id": "stdio", "action": "allow", "when": {"copy_endpoint": ["client"]}},
+        {"id": "copies", "action": "block", "when": {"operations": ["copy_to", "copy_from"]}},
+    )
+    assert verdict(p, "copy t to stdout") == ("allow", "stdio")
+    assert verdict(p, "copy t to '/tmp/t'") == ("block", "copies")
+    assert verdict(p, "select 1") == ("allow", None)  # no COPY: the allow rule does not hold
+
+
+def test_copy_endpoint_placeholder_and_description() -> None:
+    p = policy(
+        {
+            "id": "r",
+            "action": "block",
+            "when": {"copy_endpoint": ["file", "program"]},
+            "message": "{operation} via {copy_endpoint}",
+        }
+    )
+    assert decide(p, analyze("copy t to '/x'"), Context("dev")).reason == "COPY TO via file"
+    assert "copy_endpoint=file,program" in p.rules[0].when.describe()

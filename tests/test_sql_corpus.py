@@ -38,6 +38,7 @@ FIELDS = (
     "settings",
     "objects",
     "alter_actions",
+    "copy_endpoint",
 )
 SETS = (
     "tables_read",
@@ -84,6 +85,7 @@ def expected_statements(entry: dict[str, Any]) -> list[dict[str, Any]]:
             "prepares": label.get("prepares"),
             "executes": label.get("executes"),
             "deallocates": label.get("deallocates"),
+            "copy_endpoint": label.get("copy_endpoint"),
         }
         full.update({key: frozenset(label.get(key, [])) for key in SETS})
         out.append(full)
@@ -119,9 +121,12 @@ def conservative(entry: dict[str, Any], facts: Facts) -> bool:
 
 
 CODE = {"function", "procedure", "routine", "aggregate", "rule", "trigger", "event_trigger",
-        "operator", "cast", "language", "transform"}  # fmt: skip
-DESTRUCTIVE = {"drop_column", "alter_type_using", "rename", "set_schema", "disable_trigger",
-               "disable_row_security"}  # fmt: skip
+        "operator", "cast", "language", "transform", "view", "materialized_view",
+        "extension"}  # fmt: skip
+DESTRUCTIVE = {"drop_column", "alter_type", "alter_type_using", "set_expression", "set_unlogged",
+               "drop_constraint", "disable_trigger", "disable_rule", "enable_row_security",
+               "disable_row_security", "force_row_security", "no_force_row_security",
+               "detach_partition", "no_inherit", "rename", "set_schema"}  # fmt: skip
 SETTINGS = {"search_path", "session_replication_role", "transform_null_equals",
             "standard_conforming_strings", "role", "session_authorization", "*"}  # fmt: skip
 
@@ -143,6 +148,7 @@ def rule_decision(labels: list[dict[str, Any]]) -> str:
             or ("table" in s["objects"] and s["alter_actions"] & DESTRUCTIVE)
             or s["settings"] & SETTINGS
             or "copy_program" in effects
+            or s["copy_endpoint"] == "file"
             or s["functions"]
             or s["opaque"]
         ):

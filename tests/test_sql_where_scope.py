@@ -223,6 +223,13 @@ ATOMS = [
     "(select 1)", "(select true)", "exists (select 1)", "exists (select 1 from x where x.a = o.id)",
     "exists (select 1 from x where x.a = c.id)", "coalesce(id, 0)", "id::text", "cast(id as text)",
     "o2.id", "o2.parent_id",
+    # arithmetic, known functions and subqueries that return the row's own value
+    "id + 0", "id * 1", "o.id - 1", "abs(id)", "greatest(o.id, 0)", "least(id, o.id)",
+    "nullif(id, 1)", "lower(o.name)", "upper(name)", "length(name)", "coalesce(o.id, o2.id)",
+    "(select o.id)", "(select id where id > 0)", "exists (select 1 where o.id > 0)",
+    "id in (select id)", "o.id in (select id from orders)",
+    "exists (select 1 from orders o3 where o3.id = o.id)", "(select max(id) from orders)",
+    "tableoid", "o.ctid", "'(0,0)'", "o", "count(*)",
 ]  # fmt: skip
 OPS = ["=", "<>", "<", ">=", "like", "is not distinct from"]
 

@@ -109,6 +109,7 @@ def _placeholders(rule: Rule, s: StatementFacts, count: int, context: Context) -
         "settings": ", ".join(sorted(s.settings)) if s.settings else "(none)",
         "objects": ", ".join(sorted(s.objects)) if s.objects else "(none)",
         "alter_actions": ", ".join(sorted(s.alter_actions)) if s.alter_actions else "(none)",
+        "copy_endpoint": s.copy_endpoint or "(none)",
     }
 
 

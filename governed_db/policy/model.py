@@ -140,7 +140,8 @@ class Conditions:
     """A rule's ``when``: every given condition must hold (None = any).
 
     Conditions over a statement's sets (operations: its ``effects``; tables,
-    functions, settings, objects, alter_actions) hold when ANY member matches.
+    functions, settings, objects, alter_actions, copy_endpoint) hold when ANY
+    member matches.
     With ``every`` (set for allow and observe rules, which let a statement
     through before later rules see it) they hold only when the statement has
     such members and ALL of them match: ``allow`` on ``operation: insert`` does
@@ -170,6 +171,7 @@ class Conditions:
     settings: GlobSet | None = None
     objects: frozenset[str] | None = None
     alter_actions: frozenset[str] | None = None
+    copy_endpoint: frozenset[str] | None = None
     every: bool = False
 
     @property
@@ -255,6 +257,10 @@ class Conditions:
             return False
         if self.objects is not None and not _names(self.objects, s.objects, every):
             return False
+        if self.copy_endpoint is not None:
+            endpoint = frozenset((s.copy_endpoint,)) if s.copy_endpoint else frozenset()
+            if not _names(self.copy_endpoint, endpoint, every):
+                return False
         return self.alter_actions is None or _names(self.alter_actions, s.alter_actions, every)
 
 

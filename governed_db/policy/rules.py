@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from governed_db.identity import KINDS
 from governed_db.policy.model import ACTIONS, Conditions, GlobSet, Rule, Threshold, TimeWindow
 from governed_db.policy.schema import Field, Reader, parse_glob_list
-from governed_db.sql import ALTER_ACTIONS, OBJECT_KINDS, OPERATIONS, STATEMENT_CLASSES
+from governed_db.sql import (
+    ALTER_ACTIONS,
+    COPY_ENDPOINTS,
+    OBJECT_KINDS,
+    OPERATIONS,
+    STATEMENT_CLASSES,
+)
 
 __all__ = ["CONDITION_KEYS", "PERMISSIVE", "PLACEHOLDERS", "parse_conditions", "parse_rules"]
 
@@ -34,6 +40,7 @@ PLACEHOLDERS = frozenset(
         "settings",
         "objects",
         "alter_actions",
+        "copy_endpoint",
     }
 )
 #: Actions that let a statement through before later rules see it: their set-valued
@@ -67,6 +74,7 @@ CONDITION_KEYS = frozenset(
         "settings",
         "objects",
         "alter_actions",
+        "copy_endpoint",
     }
 )
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
@@ -197,6 +205,7 @@ def _conditions(
         settings=r.map("settings", lambda f: GlobSet(parse_glob_list(f))),
         objects=names("objects", OBJECT_KINDS, "object kind"),
         alter_actions=names("alter_actions", ALTER_ACTIONS, "alter action"),
+        copy_endpoint=names("copy_endpoint", COPY_ENDPOINTS, "copy endpoint"),
         every=every,
     )
     r.finish()

@@ -24,6 +24,7 @@ from governed_db.sql.normalize import (
 )
 from governed_db.sql.vocabulary import (
     ALTER_ACTIONS,
+    COPY_ENDPOINTS,
     DANGEROUS_FUNCTION_PREFIXES,
     DANGEROUS_FUNCTIONS,
     LOCK_WAITS,
@@ -37,6 +38,7 @@ from governed_db.sql.vocabulary import (
 __all__ = [
     "ALTER_ACTIONS",
     "CLASS_RANK",
+    "COPY_ENDPOINTS",
     "DANGEROUS_FUNCTIONS",
     "DANGEROUS_FUNCTION_PREFIXES",
     "LOCK_WAITS",

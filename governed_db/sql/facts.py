@@ -48,6 +48,9 @@ class StatementFacts:
       ...; see ``OBJECT_KINDS``); ``alter_actions``: what an ALTER does to a
       table ("drop_column", "alter_type", "alter_type_using", "rename", ...;
       see ``ALTER_ACTIONS``).
+    - ``copy_endpoint``: the other end of a COPY: "client" (STDIN / STDOUT),
+      "file" (a file on the database server) or "program" (a shell command
+      on it); None for anything else.
     """
 
     operation: str
@@ -69,6 +72,7 @@ class StatementFacts:
     settings: frozenset[str] = frozenset()
     objects: frozenset[str] = frozenset()
     alter_actions: frozenset[str] = frozenset()
+    copy_endpoint: str | None = None
     text: str = ""
     normalized: str = ""
     fingerprint: str = ""

@@ -168,8 +168,10 @@ def _truthy_option(arg: Node | None) -> bool:
 def _copy(body: Node, seen: Seen, w: Walker) -> None:
     if body.get("is_program"):
         seen.operation = "copy_program"
+        seen.copy_endpoint = "program"
     else:
         seen.operation = "copy_from" if body.get("is_from") else "copy_to"
+        seen.copy_endpoint = "file" if "filename" in body else "client"
     rel = body.get("relation")
     if rel and body.get("is_from"):
         w.write(rel)

@@ -176,6 +176,10 @@ def _alter_action(cmd: Node) -> list[str]:
     subtype = cmd.get("subtype", "")
     if subtype == "AT_ColumnDefault":
         return ["set_default" if cmd.get("def") else "drop_default"]
+    if subtype in ("AT_EnableReplicaTrig", "AT_EnableReplicaRule"):
+        # fires only for replication sessions: off for every ordinary one
+        what = "trigger" if subtype == "AT_EnableReplicaTrig" else "rule"
+        return [f"enable_{what}", f"disable_{what}"]
     if subtype == "AT_AlterColumnType":
         column = cmd.get("def", {}).get("ColumnDef", {})
         return ["alter_type", "alter_type_using"] if column.get("raw_default") else ["alter_type"]

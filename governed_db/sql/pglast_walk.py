@@ -6,12 +6,13 @@ dangerous call hidden in a CTE, a subquery or an EXPLAIN is found.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from governed_db.sql.pglast_where import from_items, strings, to_expr
-from governed_db.sql.scope import Scope
+from governed_db.sql.pglast_where import from_items, scan_of, strings, to_expr
+from governed_db.sql.scope import Scope, ScopeItem
 from governed_db.sql.vocabulary import Seen, Write
-from governed_db.sql.where import trivial
+from governed_db.sql.where import Expr, trivial
 
 __all__ = ["DML", "RELATION_OBJECTS", "Walker", "setting_names"]
 
@@ -41,6 +42,10 @@ _LOCK_STRENGTHS = {
 }
 _LOCK_WAITS = {"LockWaitError": "nowait", "LockWaitSkip": "skip locked"}
 _MERGE_ACTIONS = {"CMD_UPDATE": "update", "CMD_DELETE": "delete", "CMD_INSERT": "insert"}
+
+
+def _all(condition: Expr, joined: list[Expr]) -> Expr:
+    return ("and", (condition, *joined)) if joined else condition
 
 
 def _name(rv: Node) -> str:
@@ -119,26 +124,73 @@ class Walker:
             seen.dml.append(Write("insert", False, False))
             conflict = body.get("onConflictClause")
             if conflict and conflict.get("action") == "ONCONFLICT_UPDATE":
-                # Only the rows that conflict are updated: a WHERE of its own kind.
-                seen.dml.append(Write("update", True, False, primary=False))
+                # Only the rows that conflict are updated: a WHERE of its own kind, wide
+                # when the rows inserted are the table's own.
+                wide = self.upsert_overwrites(body, conflict, ctes)
+                seen.dml.append(Write("update", True, wide, primary=False))
         else:
             others = body.get("sourceRelation") if op == "merge" else None
             others = [others] if others else body.get("usingClause") or body.get("fromClause")
             items = from_items([{"RangeVar": target}], target=True, ctes=frozenset())
-            scope = Scope().push([*items, *from_items(others, ctes=ctes)])
+            filters: list[tuple[Node, ScopeItem]] = []
+            bodies = {
+                c["CommonTableExpr"]["ctename"]: c["CommonTableExpr"]["ctequery"]
+                for c in body.get("withClause", {}).get("ctes", ())
+                if "SelectStmt" in c["CommonTableExpr"].get("ctequery", {})
+                and not body["withClause"].get("recursive")
+            }
+            sources = from_items(others, ctes=ctes, filters=filters, bodies=bodies)
+            scope = Scope().push([*items, *sources])
+            table = scope.target_table()
+            joined = [  # what a renaming subquery in USING keeps: its rows' own WHERE
+                to_expr(where, Scope().push([replace(item, target=item.table == table)]))
+                for where, item in filters
+            ]
             if op == "merge":
-                self.merge(body, scope)
+                self.merge(body, scope, joined)
             else:
                 where = body.get("whereClause")
-                wide = where is not None and bool(trivial(to_expr(where, scope)))
+                wide = where is not None and bool(trivial(_all(to_expr(where, scope), joined)))
                 seen.dml.append(Write(op, where is not None, wide))
         for key, val in body.items():
             if key not in ("relation", "withClause"):
                 self.walk(val, ctes)
 
-    def merge(self, body: Node, scope: Scope) -> None:
+    def upsert_overwrites(self, body: Node, conflict: Node, ctes: frozenset[str]) -> bool:
+        """Could ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` update every row?
+
+        Yes when the rows it inserts are read from the target table itself: each
+        one conflicts with the row it was read from. ``SELECT ... FROM target
+        WHERE w`` updates the rows ``w`` keeps; any other source that reads the
+        target (a join, a CTE, a subquery) may keep them all. A ``DO UPDATE ...
+        WHERE`` on the target's own columns narrows it.
+        """
+        rv = body["relation"]
+        table = _name(rv)
+        probe = Walker(Seen())
+        inner = probe.with_clause(body["withClause"], ctes) if "withClause" in body else ctes
+        source = body.get("selectStmt")
+        probe.walk(source, inner)
+        if table not in probe.seen.reads:
+            return False
+        select = (source or {}).get("SelectStmt", {})
+        found = scan_of(select, inner)
+        if found is None or found[1] != table:
+            wide = True
+        else:
+            item = replace(found[2], target=True)
+            where = select.get("whereClause")
+            wide = where is None or bool(trivial(to_expr(where, Scope().push([item]))))
+        condition = conflict.get("whereClause")
+        if wide and condition is not None:
+            items = [*from_items([{"RangeVar": rv}], target=True, ctes=frozenset())]
+            scope = Scope().push([*items, ScopeItem("excluded")])
+            wide = bool(trivial(to_expr(condition, scope)))
+        return wide
+
+    def merge(self, body: Node, scope: Scope, joined: list[Expr]) -> None:
         """Each WHEN action is an effect; ON (and the action's AND) is its WHERE."""
-        on = to_expr(body["joinCondition"], scope)
+        on = _all(to_expr(body["joinCondition"], scope), joined)
         matched = bool(trivial(on))
         unmatched = matched or bool(trivial(("not", on)))
         any_wide = False

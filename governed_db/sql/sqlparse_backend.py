@@ -202,8 +202,16 @@ class _Statement(Definitions):
             raise Unsure("COPY direction")
         if direction[1] == "program":
             seen.operation = "copy_program"
+            seen.copy_endpoint = "program"
         else:
             seen.operation = "copy_from" if direction[0] == "from" else "copy_to"
+            end = items[i + 1] if i + 1 < len(items) else None
+            if is_word(end, "stdin", "stdout"):
+                seen.copy_endpoint = "client"
+            elif isinstance(end, Tok) and end.kind == "str":
+                seen.copy_endpoint = "file"
+            else:
+                raise Unsure("COPY source or destination")
         if table:
             (seen.writes if direction[0] == "from" else seen.reads).add(table)
         self.scan(items[i:], frozenset())

@@ -303,6 +303,9 @@ class Definitions(Writes):
     @staticmethod
     def alter_action(run: list[Item]) -> list[str]:
         words = tuple(words_at(run, 0, 5))
+        if words[:2] == ("enable", "replica") and words[2] in ("trigger", "rule"):
+            # fires only for replication sessions: off for every ordinary one
+            return [f"enable_{words[2]}", f"disable_{words[2]}"]
         for size in (5, 4, 3, 2, 1):
             found = ACTIONS.get(words[:size])
             if found is not None:

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from governed_db.sql.scope import Scope, ScopeItem
 from governed_db.sql.sqlparse_expr import parse_condition
 from governed_db.sql.sqlparse_lex import Group, Item, Tok, Unsure, is_query, is_word
 from governed_db.sql.sqlparse_query import Reader, words_at
-from governed_db.sql.vocabulary import Write
+from governed_db.sql.sqlparse_subquery import mentions
+from governed_db.sql.vocabulary import Seen, Write
 from governed_db.sql.where import trivial
+
+# Words that make a SELECT more than a filtered scan of its table.
+_NOT_A_SCAN = ("group", "having", "window", "distinct", "union", "intersect", "except",
+               "with", "values")  # fmt: skip
+
+
+def _name(item: Item | None) -> str:
+    if not (isinstance(item, Tok) and item.kind in ("word", "qname")):
+        raise Unsure("expected a name")
+    return str(item.word)
+
 
 __all__ = ["Writes"]
 
@@ -32,11 +46,19 @@ class Writes(Reader):
     ) -> tuple[list[Item] | None, Scope]:
         """The rest of an UPDATE/DELETE: its WHERE and the scope its columns resolve in."""
         self.names = []
+        self.sources = []
         try:
             where, _limit, _setop = self.level(items, ctes)
+            self.own_sources(target)
             return where, Scope().push([target, *self.names])
         finally:
             self.names = None
+
+    def own_sources(self, target: ScopeItem) -> None:
+        """A subquery in USING/FROM that reads the target table: read by pglast only."""
+        table = target.table or ""
+        if any(mentions(group.items, table) for group in self.sources):
+            raise Unsure("a subquery over the target table joined to it")
 
     def dml(self, items: list[Item], ctes: frozenset[str]) -> None:
         verb = str(items[0].word) if isinstance(items[0], Tok) else ""
@@ -45,7 +67,11 @@ class Writes(Reader):
             if not is_word(items[1] if n > 1 else None, "into"):
                 raise Unsure("INSERT without INTO")
             i = self.target(items, 2)
+            target = self.target_item(items, 2, alias=False)[0]
             if is_word(items[i] if i < n else None, "as"):
+                target = ScopeItem(
+                    _name(items[i + 1] if i + 1 < n else None), None, True, target.table
+                )
                 i += 2
             if i < n and isinstance(items[i], Group) and not is_query(items[i]):  # type: ignore[arg-type]
                 i += 1
@@ -61,8 +87,10 @@ class Writes(Reader):
             if conflict is not None:
                 self.scan(tail, ctes)
                 if self.conflict_action(tail) == "update":
-                    # Only the rows that conflict are updated: a WHERE of its own kind.
-                    self.seen.dml.append(Write("update", True, False, primary=False))
+                    # Only the rows that conflict are updated: a WHERE of its own kind, wide
+                    # when the rows inserted are the table's own.
+                    wide = self.upsert_overwrites(target, rest, tail, ctes)
+                    self.seen.dml.append(Write("update", True, wide, primary=False))
         elif verb in ("update", "delete"):
             i = 1
             if verb == "delete":
@@ -76,6 +104,38 @@ class Writes(Reader):
             self.merge(items, ctes)
         else:
             raise Unsure("not DML")
+
+    def upsert_overwrites(
+        self, target: ScopeItem, source: list[Item], tail: list[Item], ctes: frozenset[str]
+    ) -> bool:
+        """As the pglast backend decides it (``Walker.upsert_overwrites``)."""
+        table = target.table or ""
+        probe = Writes(Seen())
+        probe.names = []
+        where, _limit, setop = probe.level(source, ctes) if source else (None, False, False)
+        names, probe.names = probe.names, None
+        via_cte = any(isinstance(i, Tok) and i.word in ctes for i in source)
+        if table not in probe.seen.reads and not (via_cte and table in self.seen.reads):
+            return False
+        simple = (
+            is_word(source[0], "select")
+            and not setop
+            and len(names) == 1
+            and names[0].table == table
+            and not probe.sources
+            and not any(is_word(i, *_NOT_A_SCAN) for i in source)
+        )
+        wide = True
+        if simple:
+            scan = replace(names[0], target=True)
+            wide = where is None or self.condition(where, Scope().push([scan]))[1]
+        do = next(k for k, it in enumerate(tail) if is_word(it, "do"))
+        k = next((k for k in range(do, len(tail)) if is_word(tail[k], "where")), None)
+        if wide and k is not None:
+            end = next((m for m in range(k, len(tail)) if is_word(tail[m], "returning")), None)
+            scope = Scope().push([target, ScopeItem("excluded")])
+            wide = self.condition(tail[k + 1 : end], scope)[1]
+        return wide
 
     @staticmethod
     def on_conflict(rest: list[Item]) -> int | None:
@@ -103,8 +163,10 @@ class Writes(Reader):
         if not is_word(items[i] if i < n else None, "using"):
             raise Unsure("MERGE without USING")
         self.names = []
+        self.sources = []
         try:
             i = self.table_ref(items, i + 1, ctes)
+            self.own_sources(target)
             scope = Scope().push([target, *self.names])
         finally:
             self.names = None

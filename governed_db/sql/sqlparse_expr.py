@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from governed_db.sql.scope import NONE, UNKNOWN_DEP, Scope
 from governed_db.sql.sqlparse_lex import Group, Item, Tok, Unsure, is_query, is_word, key_of
-from governed_db.sql.sqlparse_subquery import subquery_dependence
+from governed_db.sql.sqlparse_subquery import mentions, subquery_dependence, witness
 from governed_db.sql.sqlparse_words import (
     SPECIAL_CALLS,
     SQL_TYPES,
@@ -20,6 +20,7 @@ from governed_db.sql.sqlparse_words import (
     VALUE_FUNCTIONS,
 )
 from governed_db.sql.where import COMPARISONS, Expr, cast_type, dependence
+from governed_db.sql.where_eval import FUNCTIONS
 
 __all__ = ["parse_condition"]
 
@@ -62,14 +63,14 @@ class _Parser:
         while is_word(self.peek(), "or"):
             self.pos += 1
             items.append(self.and_())
-        return items[0] if len(items) == 1 else ("or", tuple(items))
+        return _flat("or", items)
 
     def and_(self) -> Expr:
         items = [self.not_()]
         while is_word(self.peek(), "and"):
             self.pos += 1
             items.append(self.not_())
-        return items[0] if len(items) == 1 else ("and", tuple(items))
+        return _flat("and", items)
 
     def not_(self) -> Expr:
         if is_word(self.peek(), "not"):
@@ -118,7 +119,8 @@ class _Parser:
             if not isinstance(group, Group):
                 raise Unsure("IN without list")
             if is_query(group):
-                return _term(("in", negated), left, self.subquery(group))
+                found = self.linked(group, "in", left)
+                return ("not", found) if negated else found
             return ("in", left, tuple(self.list_of(group.items)), negated)
         if is_word(nxt, "between"):
             self.pos += 1
@@ -197,7 +199,7 @@ class _Parser:
             if not item.items:
                 raise Unsure("empty parentheses")
             if is_query(item):
-                return self.subquery(item)
+                return self.linked(item, "scalar")
             inner = _Parser(item.items, self.scope)
             expr = inner.or_()
             if inner.at_end():
@@ -222,7 +224,7 @@ class _Parser:
             if word == "exists" and isinstance(self.peek(), Group):
                 group = self.take()
                 assert isinstance(group, Group)
-                return _term(("exists",), self.subquery(group))
+                return self.linked(group, "exists")
             if word in VALUE_FUNCTIONS and not isinstance(self.peek(), Group):
                 return ("term", key_of([item]), NONE)
             if word in STOP:
@@ -283,7 +285,10 @@ class _Parser:
         name = ".".join(fields)
         if not items or items == [Tok("op", "*")]:
             return ("term", repr(("call", name, key_of(items))), NONE)
-        special = SPECIAL_CALLS.get(fields[-1].lower())
+        low = fields[-1].lower()
+        if low in ("any", "some", "all") and len(fields) == 1 and is_query(group):
+            raise Unsure("op ANY/ALL (subquery)")
+        special = SPECIAL_CALLS.get(low)
         quantifier = ""
         try:
             if special is not None and any(is_word(i, *special[0]) for i in items):
@@ -295,6 +300,9 @@ class _Parser:
                 args = self.list_of(items)
         except Unsure:
             return ("term", key_of(written), UNKNOWN_DEP)
+        known = _known_function(fields, quantifier, special is not None and len(args) != 1)
+        if known is not None:
+            return ("func", known, tuple(args))
         return _term(("call", name, quantifier), *args)
 
     def keyword_args(self, items: list[Item], words: frozenset[str], skip: bool) -> list[Expr]:
@@ -339,7 +347,79 @@ class _Parser:
         try:
             return ("term", key, subquery_dependence(group.items, self.scope, _prefix))
         except Unsure:
+            table = self.scope.target_table()
+            if table is not None and mentions(group.items, table):
+                raise  # it may be a semi-join of the target with itself: cannot tell
             return ("term", key, UNKNOWN_DEP)
+
+    def linked(self, group: Group, link: str, left: Expr | None = None) -> Expr:
+        """A subquery where an expression may use it: the row's own value where it has one.
+
+        As the pglast backend reads it: no FROM is exact (``(SELECT id)`` is ``id``);
+        one scan of the target table offers the row itself (``witness OR <subquery>``).
+        """
+        while len(group.items) == 1 and isinstance(group.items[0], Group):
+            group = group.items[0]  # ((SELECT 1)): the same subquery
+        sub = self.subquery(group)
+        if link == "exists":
+            opaque = _term(("exists",), sub)
+        elif link == "in":
+            assert left is not None
+            opaque = _term(("in", False), left, sub)
+        else:
+            opaque = sub
+        if not self.scope.levels:
+            return opaque
+        try:
+            found = witness(group.items, self.scope, _prefix)
+        except Unsure:
+            return opaque
+        if found is None:
+            return opaque
+        exact, cond = found.exact, found.where
+        if link == "exists":
+            if found.aggregated:
+                return ("const", True)  # one row, whatever the WHERE says
+            shown: Expr = cond if cond is not None else ("const", True)
+            return shown if exact else ("or", (shown, opaque))
+        if found.values is None or len(found.values) != 1:
+            return opaque
+        value = found.values[0]
+        if link == "scalar":
+            otherwise = ("const", None) if exact else opaque
+            if cond is None:
+                return value if exact else ("case", (("const", True),), (value,), otherwise)
+            return ("case", (cond,), (value,), otherwise)
+        assert left is not None
+        compared: Expr = ("cmp", "=", left, value)
+        if cond is not None:
+            compared = ("case", (cond,), (compared,), ("const", False))
+        return compared if exact else ("or", (compared, opaque))
+
+
+def _flat(kind: str, items: list[Expr]) -> Expr:
+    """As PostgreSQL's grammar builds it: ``(a OR b) OR c`` is one OR of three."""
+    if len(items) == 1:
+        return items[0]
+    first = items[0]
+    if first[0] == kind:
+        items = [*first[1], *items[1:]]
+    return (kind, tuple(items))
+
+
+def _known_function(fields: list[str], quantifier: str, keywords: bool) -> str | None:
+    """The where_eval name of a call whose result is known, as pglast names it."""
+    if (
+        quantifier
+        or keywords
+        or len(fields) > 2
+        or (len(fields) == 2 and fields[0] != "pg_catalog")
+    ):
+        return None
+    name = fields[-1].lower()
+    if name == "trim":
+        return "btrim"
+    return name if name in FUNCTIONS else None
 
 
 def _term(head: tuple[object, ...], *parts: Expr) -> Expr:

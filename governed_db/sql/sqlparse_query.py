@@ -42,11 +42,13 @@ def words_at(items: list[Item], start: int, count: int) -> list[str]:
 class Reader:
     """Reads one statement into ``seen``; ``names`` collects FROM items for a DML's scope."""
 
-    __slots__ = ("names", "seen")
+    __slots__ = ("bodies", "names", "seen", "sources")
 
     def __init__(self, seen: Seen) -> None:
         self.seen = seen
         self.names: list[ScopeItem] | None = None
+        self.sources: list[Group] = []  # subqueries (and CTEs) among a DML's FROM items
+        self.bodies: dict[str, Group] = {}  # CTE name -> body
 
     # -- names -------------------------------------------------------------------------------
     def name_at(self, items: list[Item], i: int) -> tuple[list[str], int]:
@@ -161,6 +163,7 @@ class Reader:
                 alias, i = self.alias_at(items, i + 1)
                 if names is not None:
                     names.append(ScopeItem(alias or ""))
+                    self.sources.append(item)
                 return i
             self.level(item.items, ctes, from_mode=True)
             alias, i = self.alias_at(items, i + 1)
@@ -185,6 +188,8 @@ class Reader:
             if not (len(parts) == 1 and parts[0] in ctes):
                 table = self.qualify(parts)
                 self.seen.reads.add(table)
+            elif names is not None and parts[0] in self.bodies:
+                self.sources.append(self.bodies[parts[0]])
             default = parts[-1]
             schema = parts[-2] if len(parts) > 1 else "public"
         if i < len(items) and items[i] == Tok("op", "*"):
@@ -248,7 +253,8 @@ class Reader:
             if word == "with":
                 raise Unsure("WITH inside a query level")
             if word in ("from", "join", "using") or (item == COMMA and from_mode):
-                if word == "using" and i + 1 < n and isinstance(items[i + 1], Group):
+                following = items[i + 1] if i + 1 < n else None
+                if word == "using" and isinstance(following, Group) and not is_query(following):
                     i += 1  # JOIN ... USING (cols)
                     continue
                 from_mode = from_mode or word in ("from", "using")
@@ -315,6 +321,7 @@ class Reader:
                 raise Unsure("CTE body")
             names.append(parts[0])
             bodies.append(body)
+            self.bodies[parts[0]] = body
             i += 1
             if is_word(items[i] if i < len(items) else None, "search", "cycle"):
                 raise Unsure("SEARCH/CYCLE")

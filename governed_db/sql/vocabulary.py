@@ -12,6 +12,7 @@ from governed_db.sql.facts import CLASS_RANK, StatementFacts
 
 __all__ = [
     "ALTER_ACTIONS",
+    "COPY_ENDPOINTS",
     "DANGEROUS_FUNCTIONS",
     "DANGEROUS_FUNCTION_PREFIXES",
     "LOCK_WAITS",
@@ -86,6 +87,9 @@ WRITE_RANK: dict[str, int] = {"insert": 1, "update": 2, "merge": 3, "delete": 4}
 ROW_LOCKS: frozenset[str] = frozenset({"update", "no key update", "share", "key share"})
 LOCK_WAITS: frozenset[str] = frozenset({"nowait", "skip locked"})
 
+#: The other end of a COPY (``StatementFacts.copy_endpoint``).
+COPY_ENDPOINTS: frozenset[str] = frozenset({"client", "file", "program"})
+
 #: What CREATE / ALTER / DROP can act on (``StatementFacts.objects``).
 # fmt: off
 OBJECT_KINDS: frozenset[str] = frozenset({
@@ -143,6 +147,17 @@ DANGEROUS_FUNCTIONS: frozenset[str] = frozenset(
         "lo_truncate",
         "lo_truncate64",
         "lowrite",
+        "lo_create",
+        "lo_creat",
+        "lo_from_bytea",
+        # data and planner statistics changed outside DML
+        "setval",
+        "pg_clear_relation_stats",
+        "pg_clear_attribute_stats",
+        "pg_restore_relation_stats",
+        "pg_restore_attribute_stats",
+        "pg_set_relation_stats",
+        "pg_set_attribute_stats",
         # other backends / server control
         "pg_terminate_backend",
         "pg_cancel_backend",
@@ -237,6 +252,7 @@ class Seen:
     settings: set[str] = field(default_factory=set)
     objects: set[str] = field(default_factory=set)
     alter_actions: set[str] = field(default_factory=set)
+    copy_endpoint: str | None = None
 
     def function(self, name: str) -> None:
         """Record a call to ``name`` if it is dangerous."""
@@ -331,6 +347,7 @@ class Seen:
             settings=frozenset(settings),
             objects=frozenset(self.objects),
             alter_actions=frozenset(self.alter_actions),
+            copy_endpoint=self.copy_endpoint,
             text=text,
             normalized=normalized,
             fingerprint=fingerprint,
