@@ -54,6 +54,7 @@ __all__ = [
 _NO_GUARD: nullcontext[None] = nullcontext()
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _SCS = b"standard_conforming_strings"
+_NOTHING_TO_SETTLE: list[Any] = [None]
 _ENC = b"client_encoding"
 
 
@@ -286,6 +287,12 @@ class GovernedCursorMixin(GovernedCursorBase):
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         plan, tickets = self._admit(self._gov_execute_method, query, params)
+        if tickets == _NOTHING_TO_SETTLE:  # a gate with nothing to guard, settle or mask
+            self._gov_pass = plan.admission
+            try:
+                return super().execute(plan.admission.query, params, **kwargs)  # type: ignore[misc]
+            finally:
+                self._gov_pass = None
         self._gov_prefetch(tickets)
         self._gov_pass = plan.admission
         try:

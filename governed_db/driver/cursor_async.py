@@ -10,7 +10,7 @@ import psycopg
 import psycopg.errors
 
 from governed_db.driver.copy_out import AsyncMaskedCopy, copy_out_plan
-from governed_db.driver.cursor import GovernedCursorBase, _table_names
+from governed_db.driver.cursor import _NOTHING_TO_SETTLE, GovernedCursorBase, _table_names
 from governed_db.driver.wire import WireCheckedServer
 
 __all__ = [
@@ -34,6 +34,12 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
 
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         plan, tickets = await self._admit_async(self._gov_execute_method, query, params)
+        if tickets == _NOTHING_TO_SETTLE:  # a gate with nothing to guard, settle or mask
+            self._gov_pass = plan.admission
+            try:
+                return await super().execute(plan.admission.query, params, **kwargs)  # type: ignore[misc]
+            finally:
+                self._gov_pass = None
         await self._gov_prefetch_async(tickets)
         self._gov_pass = plan.admission
         try:
