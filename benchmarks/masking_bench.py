@@ -7,6 +7,7 @@ CPU-only figures for the masking room, on generated business data:
 - the same with a sensitive value in every value (the slow path);
 - 2 of 5 columns masked whole by column rules (email, last4);
 - a JSON column (dicts, as psycopg returns jsonb) through the detectors, rows/s;
+- a bytea column (UTF-8 text as bytes, and random binary) through the detectors, rows/s;
 - the trigger engine with google-re2 and with Python's ``re``.
 
 ``--db`` also times raw psycopg ``fetchall`` of the same 100k x 5 table on an
@@ -183,8 +184,33 @@ def measurements(quick: bool = False) -> list[Measurement]:
             detail=f"{n} rows, 9 strings each, {json_s * 1e3:.1f} ms",
         )
     )
+    out.extend(_bytea(plain, rules, repeat))
     out.extend(_engines(plain, repeat))
     return out
+
+
+def _bytea(rows: list[tuple[Any, ...]], rules: MaskRules, repeat: int) -> list[Measurement]:
+    """A bytea column through the baseline detectors: text as bytes, and binary blobs."""
+    plan = rules.plan([ColumnIdentity("b", None, 17)])
+    text = [(r[3].encode(),) for r in rows]
+    text_s = _best(lambda: plan.start().apply_rows(text), repeat)
+    rnd = random.Random(3)
+    blobs = [(rnd.randbytes(1024),) for _ in range(len(rows) // 10)]
+    blob_s = _best(lambda: plan.start().apply_rows(blobs), repeat)
+    return [
+        Measurement(
+            "bytea column (UTF-8 business text) through the baseline detectors",
+            round(len(text) / text_s),
+            "rows/s",
+            detail=f"{len(text)} rows, {text_s * 1e3:.1f} ms",
+        ),
+        Measurement(
+            "bytea column (random 1 KiB binary) through the baseline detectors",
+            round(len(blobs) / blob_s),
+            "rows/s",
+            detail=f"{len(blobs)} rows, {blob_s * 1e3:.1f} ms",
+        ),
+    ]
 
 
 def _engines(rows: list[tuple[Any, ...]], repeat: int) -> list[Measurement]:

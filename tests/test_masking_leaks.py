@@ -73,16 +73,6 @@ DERIVED_BARE_IDS = (
 # Cells that fail today: "group[cell id]" -> reason. Confirmed one by one before listing.
 # ---------------------------------------------------------------------------------------------
 
-_ESCAPED_QUOTES = (
-    'LEAK: the password_assignment detector misses \'"api_key": "..."\' once its quotes are'
-    ' escaped (\\" : JSON text inside JSON text, array and record literals, COPY text) or'
-    ' doubled ("" : record text, CSV)'
-)
-_COPY_ESCAPED_QUOTES = (
-    "LEAK: COPY lines are scanned as escaped text; the jsonb/json/array columns holding"
-    ' {"api_key": "..."} arrive with \\" (text) or "" (CSV) quotes, which the'
-    " password_assignment detector misses"
-)
 _COPY_REFUSED = (
     "REFUSED, no leak: COPY TO STDOUT of a result reading a column masked by name or source"
     " raises GovernanceError instead of masking the stream (issue 8: text and CSV COPY are"
@@ -97,18 +87,8 @@ _COPY_PATHS = ("copy-text-read", "copy-text-iterate", "copy-text-rows", "copy-te
 KNOWN: dict[str, str] = {
     **{f"fetch[{p}-customers]": _COPY_REFUSED for p in (*_COPY_PATHS, "copy-csv-read")},
     **{
-        f"fetch[{p}-{src}]": _COPY_ESCAPED_QUOTES
-        for p in (*_COPY_PATHS, "copy-csv-read")
-        for src in ("vault", "computed")
-    },
-    **{
         f"async[{p}-customers]": _COPY_REFUSED
         for p in ("copy-text-read", "copy-text-rows", "copy-csv-iterate")
-    },
-    **{
-        f"async[{p}-{src}]": _COPY_ESCAPED_QUOTES
-        for p in ("copy-text-read", "copy-text-rows", "copy-csv-iterate")
-        for src in ("vault", "computed")
     },
     **{
         f"fetch[pgresult-get_value-{src}]": (
@@ -118,8 +98,6 @@ KNOWN: dict[str, str] = {
         for src in SOURCES_IDS
     },
     "copy-table[customers]": _COPY_REFUSED,
-    "copy-table[vault]": _COPY_ESCAPED_QUOTES,
-    "copy-table[vault-columns-csv]": _COPY_ESCAPED_QUOTES,
     "copy-table[function-setof-customers]": (
         "LEAK: COPY of a set-returning function over customers reads no table, so it is"
         " not refused, and COPY lines carry no column names: bare password, client_secret,"
@@ -131,31 +109,6 @@ KNOWN: dict[str, str] = {
     ),
     "side-channel[raise-notice]": "LEAK: RAISE NOTICE text reaches notice handlers unmasked",
     "side-channel[pg_notify-payload]": "LEAK: pg_notify payloads reach notifies() unmasked",
-    "adapters[text-as-bytes-vault]": (
-        "LEAK: text loaded as bytes (a registered bytea loader) is not scanned by detectors"
-    ),
-    "adapters[text-as-own-type-vault]": (
-        "LEAK: text loaded into a user's own type is not scanned by detectors"
-    ),
-    "adapters[json-loads-raw-vault]": _ESCAPED_QUOTES,
-    "shape[jsonb_each_text]": _ESCAPED_QUOTES,
-    "shape[cast-text-vault]": _ESCAPED_QUOTES,
-    "shape[record-cast-text-vault]": _ESCAPED_QUOTES,
-    "shape[concat_ws-hyphen]": (
-        "LEAK: detectors want a boundary that '-' breaks: an email, card, SSN, phone, JWT,"
-        " GitLab or Slack token glued to '-' (concat_ws('-', label, c1, id)) is not found"
-    ),
-    "shape[concat_ws-underscore]": (
-        "LEAK: detectors want a boundary that '_' breaks: an email, phone, JWT, GitHub,"
-        " GitLab or Slack token glued to '_' is not found"
-    ),
-    "shape[concat-glued-alnum]": (
-        "LEAK: a value glued to letters/digits ('x' || c1 || '1') is found by no detector"
-        " (word boundaries): one concatenation defeats detection"
-    ),
-    "shape[bytea-convert_to]": (
-        "LEAK: bytea is never scanned, so convert_to(c1, 'UTF8') returns every value raw"
-    ),
     **{f"derived-bare[{cell}]": _LINEAGE for cell in DERIVED_BARE_IDS},
     "write-back[copy-from-stdin]": (
         "WRITE-BACK: COPY ... FROM STDIN data is not checked for masked values (only"

@@ -171,7 +171,7 @@ def test_untyped_columns_take_any_value() -> None:
     plan = baseline().plan([ColumnIdentity("v", None, None)])
     values: list[Any] = [None, 5, 2.5, b"a@b.co", "plain", "a@b.co", [], {}]
     out = [r[0] for r in plan.start().apply_rows([(v,) for v in values])]
-    assert out == [None, 5, 2.5, b"a@b.co", "plain", "a***@b.co", [], {}]
+    assert out == [None, 5, 2.5, b"a***@b.co", "plain", "a***@b.co", [], {}]
 
 
 def test_nul_in_untrusted_text_does_not_shift_results() -> None:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["ENGINE", "TriggerEngine"]
+__all__ = ["ENGINE", "TriggerEngine", "as_text"]
 
 _re2: Any
 try:
@@ -27,6 +27,24 @@ ENGINE = "re2" if _re2 is not None else "re"
 
 _SEP = "\x00"
 _BSEP = b"\x00"
+
+
+def as_text(value: Any) -> str:
+    """How the triggers read a value that is not a ``str``.
+
+    Bytes (bytea, or text a custom loader returns as bytes) as UTF-8, else as
+    latin-1 (every byte a character); None as ""; anything else as ``str()``.
+    """
+    if value is None:
+        return ""
+    t = type(value)
+    if t is bytes or t is bytearray or t is memoryview:
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")
+    return str(value)
 
 
 def _options(*, capture: bool) -> Any:
@@ -68,7 +86,7 @@ class TriggerEngine:
                     try:
                         joined = _SEP.join(texts)
                     except TypeError:
-                        joined = _SEP.join(map(str, texts))
+                        joined = _SEP.join(map(as_text, texts))
                     buf = joined.encode("utf-8", "surrogatepass")
                     return bool(raw_match(anchor, buf, 0, len(buf))[0][0] >= 0)
 
@@ -88,18 +106,20 @@ class TriggerEngine:
     def candidates(self, texts: Sequence[Any], *, trusted: bool = False) -> list[int]:
         """Indices (ascending) of the texts where some trigger fires.
 
-        Items that are not ``str`` are read as ``str(item)`` (None as "None").
-        ``trusted`` says no text contains NUL (true of PostgreSQL text); else
-        that is checked, and texts holding NUL are always candidates.
+        Items that are not ``str`` are read by :func:`as_text` (bytes decoded,
+        None as ""). ``trusted`` says no text contains NUL (true of PostgreSQL
+        text); else that is checked, and texts holding NUL are always candidates.
         """
         if not texts or not self._patterns:
             return []
         try:
             joined = _SEP.join(texts)
-        except TypeError:  # None (NULL) or another type among the texts
-            joined = _SEP.join(map(str, texts))
+        except TypeError:  # None (NULL), bytes or another type among the texts
+            texts = [as_text(t) for t in texts]
+            joined = _SEP.join(texts)
+            trusted = False  # decoded bytes may hold NUL
         if not trusted and joined.count(_SEP) != len(texts) - 1:
-            return [i for i, t in enumerate(map(str, texts)) if _SEP in t or self.owners(t)]
+            return [i for i, t in enumerate(texts) if _SEP in t or self.owners(as_text(t))]
         if self._re2_any is None:
             return self._sre_candidates(joined)
         buf = joined.encode("utf-8", "surrogatepass")
@@ -126,7 +146,7 @@ class TriggerEngine:
         try:
             joined = _SEP.join(texts)
         except TypeError:
-            joined = _SEP.join(map(str, texts))
+            joined = _SEP.join(map(as_text, texts))
         if self._re2_any is None:
             return any(p.search(joined) is not None for p in self._sre)
         buf = joined.encode("utf-8", "surrogatepass")

@@ -126,6 +126,10 @@ class MaskedValues:
                 found = self._in_text(p)
                 if found is not None:
                     return found
+            elif isinstance(p, bytes | bytearray | memoryview):  # a masked bytea value
+                found = self._in_text(bytes(p).decode("utf-8", "replace"))
+                if found is not None:
+                    return found
             elif isinstance(p, Mapping):
                 stack.extend(p.keys())
                 stack.extend(p.values())

@@ -30,11 +30,12 @@ __all__ = ["NOT_TEXT_OIDS", "TEXT_OIDS", "ColumnIdentity", "ColumnPlan", "MaskPl
 
 #: Type OIDs whose values are plain ``str`` (text, varchar, bpchar, name, unknown, xml).
 TEXT_OIDS = frozenset({25, 1043, 1042, 19, 705, 142})
-#: Type OIDs that never hold text, so detectors skip them: bool, bytea, integers,
-#: floats, numeric, money, network and time types, uuid, bit strings, geometry.
-#: (A number inside JSON or an array is still checked for a card number.)
+#: Type OIDs that never hold text, so detectors skip them: bool, integers, floats,
+#: numeric, money, network and time types, uuid, bit strings, geometry.
+#: (A number inside JSON or an array is still checked for a card number. bytea is
+#: scanned: ``convert_to(secret, 'UTF8')`` is text as bytes.)
 NOT_TEXT_OIDS = frozenset({
-    16, 17, 20, 21, 23, 26, 700, 701, 1700, 790, 869, 650, 829, 774, 1082, 1083, 1114,
+    16, 20, 21, 23, 26, 700, 701, 1700, 790, 869, 650, 829, 774, 1082, 1083, 1114,
     1184, 1186, 1266, 2950, 3220, 1560, 1562, 600, 601, 602, 603, 604, 628, 718,
 })  # fmt: skip
 

@@ -3,9 +3,13 @@
 Text keeps everything but the sensitive substrings. JSON (``dict``/``list``
 from json/jsonb, or text that is JSON) and arrays (``list``/``tuple``) keep
 their structure: each string inside is scanned, keys included, and a key that
-a column-name rule matches has its value masked whole. Many values are
-scanned at once (:meth:`Scanner.scan_values`): one trigger pass over all of
-them, then the precise detectors only where a trigger fired.
+a column-name rule matches has its value masked whole. Bytes (bytea, or text a
+custom loader returns as bytes) that are UTF-8 are masked like text and
+encoded back; other bytes are masked whole when a detector finds something in
+their ASCII. A value of another type is scanned by its ``str()``, which stands
+for it once masked. Many values are scanned at once
+(:meth:`Scanner.scan_values`): one trigger pass over all of them, then the
+precise detectors only where a trigger fired.
 
 Where a trigger fires in a value longer than ``max_chars``, or the detectors
 run past ``budget`` seconds on a value, it is masked whole
@@ -16,14 +20,17 @@ clean whatever its length: the trigger pass is linear.)
 from __future__ import annotations
 
 import bisect
+import datetime
+import decimal
 import json
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from governed_db.masking.detectors import Detector, ScanTimeout
 from governed_db.masking.detectors.pii import _valid_card
-from governed_db.masking.engine import TriggerEngine
+from governed_db.masking.engine import TriggerEngine, as_text
 from governed_db.masking.methods import MaskFn, MaskingError
 from governed_db.masking.rules import Globs
 
@@ -46,6 +53,32 @@ class Found:
 
 _JSON = -1  # owner id of the JSON triggers
 UNSCANNED = "[REDACTED:unscanned]"
+_BYTES = (bytes, bytearray, memoryview)
+#: Types whose values hold no text a detector could find (ints are checked for cards).
+_NO_TEXT = frozenset({
+    type(None), bool, float, decimal.Decimal, datetime.date, datetime.datetime, datetime.time,
+    datetime.timedelta, uuid.UUID,
+})  # fmt: skip
+
+
+_ASCII = bytes(range(128)) + bytes(128)  # bytes.translate: non-ASCII bytes to NUL
+
+
+_SPACES = bytes(range(1, 128)).rjust(128, b" ") + b" " * 128  # NUL, non-ASCII to space
+
+
+def _bytes_trigger_text(v: bytes | bytearray | memoryview) -> str:
+    """What the trigger pass reads of bytes (NUL separates values there).
+
+    UTF-8 text as it is, NUL as SOH; other bytes as their ASCII, the rest spaces
+    (the detectors read only their ASCII). Either lets triggers fire only more
+    than on what the detectors read, never less.
+    """
+    raw = bytes(v)
+    try:
+        return raw.decode("utf-8").replace("\x00", "\x01")
+    except UnicodeDecodeError:
+        return raw.translate(_SPACES).decode("ascii")
 
 
 class SpanRule:
@@ -159,8 +192,14 @@ class Scanner:
                     rewrite.add(i)
                 ends.append(len(texts))
                 owners.append(i)
-            elif t is int and self._card is not None and abs(v) >= 10**12:
-                rewrite.add(i)
+            elif t is int:
+                if self._card is not None and abs(v) >= 10**12:
+                    rewrite.add(i)
+            elif t not in _NO_TEXT:
+                if self._leaves(v, texts):
+                    rewrite.add(i)
+                ends.append(len(texts))
+                owners.append(i)
         for leaf in self._engine.candidates(texts, trusted=True):
             rewrite.add(owners[bisect.bisect_right(ends, leaf)])
         out: dict[int, Found] = {}
@@ -191,8 +230,23 @@ class Scanner:
                     stack.append(x)
             elif t is list or t is tuple:
                 stack.extend(v)
-            elif t is int and self._card is not None and abs(v) >= 10**12:
-                needs = True
+            elif t is int:
+                if self._card is not None and abs(v) >= 10**12:
+                    needs = True
+            elif t in _NO_TEXT:
+                pass
+            elif isinstance(v, dict):  # subclasses, walked as their base
+                stack.append(dict(v))
+            elif isinstance(v, list | tuple):
+                stack.extend(v)
+            elif isinstance(v, _BYTES):
+                into.append(_bytes_trigger_text(v))
+            else:  # str subclasses, other types: by their text
+                text = as_text(v)
+                if "\x00" in text:
+                    needs = True
+                else:
+                    into.append(text)
         return needs
 
     # --- one value ---------------------------------------------------------------------------
@@ -238,15 +292,92 @@ class Scanner:
             if all(a is b for a, b in zip(items, v, strict=True)):
                 return v
             return items if t is list else tuple(items)
-        if t is int and self._card is not None and abs(v) >= 10**12:
-            digits = str(abs(v))
-            if len(digits) <= 19 and _valid_card(digits):
-                card = self._card
-                acc.hits |= {(card.rule_id, card.method)}
-                masked = self._apply(card.mask, str(v), card.rule_id, card.method)
-                acc.fragments.append(masked)
-                return masked
-        return v
+        if t is int:
+            if self._card is not None and abs(v) >= 10**12:
+                digits = str(abs(v))
+                if len(digits) <= 19 and _valid_card(digits):
+                    card = self._card
+                    acc.hits |= {(card.rule_id, card.method)}
+                    masked = self._apply(card.mask, str(v), card.rule_id, card.method)
+                    acc.fragments.append(masked)
+                    return masked
+            return v
+        if t in _NO_TEXT:
+            return v
+        if isinstance(v, _BYTES):
+            return self._walk_bytes(v, acc)
+        # A subclass of str, dict, list or tuple is walked as its base; another type
+        # (a custom loader's) by its text. Where something is found, the masked base
+        # value (or text) stands for it; a namedtuple (a composite type) is rebuilt.
+        if isinstance(v, dict):
+            base: Any = dict(v)
+        elif isinstance(v, list):
+            base = list(v)
+        elif isinstance(v, tuple):
+            base = tuple(v)
+        else:
+            base = str(v)
+        new = self._walk(base, acc)
+        if new is base:
+            return v
+        make = getattr(type(v), "_make", None)
+        return make(new) if isinstance(v, tuple) and make is not None else new
+
+    def _walk_bytes(self, v: bytes | bytearray | memoryview, acc: Found) -> Any:
+        """Bytes that are UTF-8 text are masked in place and encoded back. Other bytes
+        are read as latin-1 (every byte a character): where a trigger fires and a
+        detector finds something in their ASCII (the rest read as NUL), they are
+        masked whole (``[REDACTED:<category>]`` as bytes): fail closed."""
+        raw = bytes(v)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            found = self.mask_text(text)
+            if found is None:
+                return v
+            acc.hits |= found.hits
+            acc.fragments.extend(found.fragments)
+            masked: str = found.value
+            return masked.encode("utf-8")
+        ascii_text = raw.translate(_ASCII).decode("ascii")
+        owners = self._engine.owners(ascii_text)
+        if not owners:
+            return v
+        spans = None if len(raw) > self.max_chars else self._binary_spans(ascii_text, owners)
+        if spans is None:
+            token, hit = UNSCANNED, self._fallback
+        elif spans:
+            rule = self._rules[min(spans)[2]]
+            token, hit = f"[REDACTED:{rule.detector.category}]", (rule.rule_id, "redact")
+        else:
+            return v
+        acc.hits |= {hit}
+        acc.fragments.append(token)
+        return token.encode()
+
+    def _binary_spans(
+        self, ascii_text: str, owners: frozenset[int]
+    ) -> list[tuple[int, int, int]] | None:
+        """What the detectors find in the ASCII of bytes that are not text.
+
+        Other bytes become NUL, which no pattern crosses: what random binary data
+        holds by chance leans on bytes text would not have (an "email" of latin-1
+        letters), and on mixed case (``f@f.VsJogZ``), so an email whose top-level
+        domain mixes cases doesn't count here.
+        """
+        spans = self._spans(ascii_text, owners)
+        if not spans:
+            return spans
+        out = []
+        for s, e, k in spans:
+            if self._rules[k].detector.name == "email":
+                tld = ascii_text[s:e].rsplit(".", 1)[-1]
+                if not (tld.islower() or tld.isupper()):
+                    continue
+            out.append((s, e, k))
+        return out
 
     def _key_rule(self, key: str) -> KeyRule | None:
         cache = self._key_cache
@@ -269,11 +400,11 @@ class Scanner:
 
     def mask_text(self, text: str) -> Found | None:
         """What masking one string gives, or None if nothing in it is sensitive."""
-        if len(text) > self.max_chars:
-            return Found(UNSCANNED, frozenset([self._fallback]), [UNSCANNED])
         owners = self._engine.owners(text)
         if not owners:
             return None
+        if len(text) > self.max_chars:
+            return Found(UNSCANNED, frozenset([self._fallback]), [UNSCANNED])
         if _JSON in owners and text.lstrip()[:1] in ("{", "["):
             try:
                 parsed = json.loads(text)
@@ -284,6 +415,15 @@ class Scanner:
                 if found is not None:
                     found.value = json.dumps(found.value, ensure_ascii="\\u" in text)
                 return found
+        spans = self._spans(text, owners)
+        if spans is None:
+            return Found(UNSCANNED, frozenset([self._fallback]), [UNSCANNED])
+        if not spans:
+            return None
+        return self._replace(text, spans)
+
+    def _spans(self, text: str, owners: frozenset[int]) -> list[tuple[int, int, int]] | None:
+        """What the detectors whose triggers fired find: (start, end, rule); None on timeout."""
         deadline = time.perf_counter() + self.budget
         spans: list[tuple[int, int, int]] = []
         try:
@@ -291,10 +431,8 @@ class Scanner:
                 if k != _JSON:
                     spans.extend((s, e, k) for s, e in self._rules[k].detector.find(text, deadline))
         except ScanTimeout:
-            return Found(UNSCANNED, frozenset([self._fallback]), [UNSCANNED])
-        if not spans:
             return None
-        return self._replace(text, spans)
+        return spans
 
     def _replace(self, text: str, spans: list[tuple[int, int, int]]) -> Found:
         spans.sort(key=lambda s: (s[0], -s[1]))

@@ -8,6 +8,7 @@ Patterns are bounded: no nested quantifiers, no unbounded backtracking.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 
@@ -19,12 +20,21 @@ from stdnum.us import ssn as std_ssn
 
 from governed_db.masking.detectors.base import Detector, RegexDetector, Span, check_deadline
 
-__all__ = ["CardDetector", "EmailDetector", "PhoneDetector", "iban_detector", "ssn_detector"]
+__all__ = [
+    "CardDetector",
+    "EmailDetector",
+    "IbanDetector",
+    "PhoneDetector",
+    "iban_detector",
+    "ssn_detector",
+]
 
 # --- email ---------------------------------------------------------------------------------
 
 _LOCAL = re.compile(r"[\w.%+-]{1,64}\Z")
-_DOMAIN = re.compile(r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.){1,8}[^\W\d_]{2,63}(?![\w-])")
+# The top-level domain is letters only, so what follows it (a digit, ``-``, ``_``: glued by
+# concatenation, ``alice@example.com-ref``) is not part of the address.
+_DOMAIN = re.compile(r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.){1,8}[^\W\d_]{2,63}")
 
 
 class EmailDetector(Detector):
@@ -58,13 +68,17 @@ class EmailDetector(Detector):
 
 # --- phone ---------------------------------------------------------------------------------
 
-_INTL = re.compile(r"(?<![\w+])\+\d[\d ().-]{5,22}\d(?!\d)", re.ASCII)
+# Numbers are found glued to letters, ``_`` and ``-`` on either side (``'x' || phone``,
+# ``concat_ws('-', label, phone, id)``) and to one digit on the right (``phone || '1'``,
+# then trimmed). On the left, a digit, ``+`` or ``.`` (or a digit and ``-``) continues
+# another number (an IP address, a version, a part number): no phone starts there.
+_INTL = re.compile(r"(?<![+\d])\+\d[\d ().-]{5,22}\d", re.ASCII)
 _NANP = re.compile(
-    r"(?<![\w+.-])(?:1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-]|\.\d)",
+    r"(?<![\d+.])(?<!\d-)(?:1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?!\.\d|\d\d)",
     re.ASCII,
 )
 _NATIONAL = re.compile(
-    r"(?<![\w+.-])\(?0\d{1,4}\)?[ .-]?\d{2,4}(?:[ .-]?\d{2,4}){1,3}(?![\w-])", re.ASCII
+    r"(?<![\d+.])(?<!\d-)\(?0\d{1,4}\)?[ .-]?\d{2,4}(?:[ .-]?\d{2,4}){1,3}", re.ASCII
 )
 _SEPARATORS = re.compile(r"[ .-]")
 
@@ -81,8 +95,11 @@ def _valid_phone(candidate: str, region: str | None) -> bool:
 
 
 def _shrink(candidate: str) -> list[str]:
-    """The candidate, then without its last separated group(s): greedy matches overreach."""
+    """The candidate, then without a digit glued on the right, then without its last
+    separated group(s): greedy matches overreach."""
     out = [candidate]
+    if len(candidate) > 2 and candidate[-2:].isdigit():
+        out.append(candidate[:-1])
     for _ in range(3):
         cut = max((m.start() for m in _SEPARATORS.finditer(candidate)), default=-1)
         if cut <= 0:
@@ -126,67 +143,120 @@ class PhoneDetector(Detector):
         if others:
             for m in _NATIONAL.finditer(text):
                 check_deadline(deadline)
-                if sum(c.isdigit() for c in m.group()) >= 9 and any(
-                    _valid_phone(m.group(), r) for r in others
-                ):
-                    spans.append(m.span())
+                for cand in _shrink(m.group()):
+                    if sum(c.isdigit() for c in cand) >= 9 and any(
+                        _valid_phone(cand, r) for r in others
+                    ):
+                        spans.append((m.start(), m.start() + len(cand)))
+                        break
         return spans
 
 
 # --- payment cards -------------------------------------------------------------------------
 
-# Issuer identification number ranges of the card brands in use (first 1-6 digits).
-_IIN = re.compile(
-    r"4"  # Visa
-    r"|5[1-5]|222[1-9]|22[3-9]\d|2[3-6]\d\d|27[01]\d|2720"  # Mastercard
-    r"|3[47]"  # American Express
-    r"|6011|64[4-9]|65|62"  # Discover, UnionPay
-    r"|35(?:2[89]|[3-8]\d)"  # JCB
-    r"|3(?:0[0-59]|[689])"  # Diners Club
-    r"|5[06-9]|6\d"  # Maestro and other 6-series
+# Issuer identification number ranges of the card brands in use (first 1-6 digits), and
+# the lengths each brand issues.
+_BRANDS: tuple[tuple[re.Pattern[str], frozenset[int]], ...] = tuple(
+    (re.compile(prefix), frozenset(lengths))
+    for prefix, lengths in (
+        (r"4", (13, 16, 19)),  # Visa
+        (r"5[1-5]|222[1-9]|22[3-9]\d|2[3-6]\d\d|27[01]\d|2720", (16,)),  # Mastercard
+        (r"3[47]", (15,)),  # American Express
+        (r"35(?:2[89]|[3-8]\d)", range(16, 20)),  # JCB
+        (r"3(?:0[0-59]|[689])", range(14, 20)),  # Diners Club
+        (r"6|5[06-9]", range(13, 20)),  # Discover, UnionPay, Maestro and other 6-series
+    )
 )
-_CARD = re.compile(r"(?<![0-9A-Za-z-])\d{1,19}(?:[ -]\d{1,19}){0,39}(?![0-9A-Za-z])", re.ASCII)
+# A run of digits, in groups joined by single spaces or hyphens.
+_RUN = re.compile(r"\d(?:[ -]?\d)*")
+_GROUP = re.compile(r"\d+")
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _card_grouping(groups: list[str]) -> bool:
+    """How card numbers are printed: groups of 4 (the last 1-4), or 4-6-5 / 4-6-4."""
+    sizes = [len(g) for g in groups]
+    if all(n == 4 for n in sizes[:-1]) and 1 <= sizes[-1] <= 4:
+        return True
+    return sizes in ([4, 6, 5], [4, 6, 4])
 
 
 def _valid_card(candidate: str) -> bool:
+    """13-19 digits of a brand's length that pass Luhn; if separated, by one kind of
+    separator and grouped as cards are printed."""
     seps = {c for c in candidate if not c.isdigit()}
     if len(seps) > 1:
         return False
     digits = candidate.replace(" ", "").replace("-", "")
-    if not 13 <= len(digits) <= 19 or _IIN.match(digits) is None:
+    if not 13 <= len(digits) <= 19:
         return False
-    if seps and any(len(g) < 3 for g in re.split(r"[ -]", candidate)):
+    for prefix, lengths in _BRANDS:
+        if prefix.match(digits) is not None:
+            if len(digits) not in lengths:
+                return False
+            break
+    else:
+        return False
+    if seps and not _card_grouping(re.split(r"[ -]", candidate)):
         return False
     return bool(luhn.is_valid(digits))
 
 
-_GROUP = re.compile(r"\d+")
-
-
-def _card_spans(run: str) -> list[Span]:
-    """Windows of whole digit groups in a run of groups that are valid card numbers.
+def _card_spans(run: str, deadline: float = float("inf")) -> list[Span]:
+    """Windows of a run of digit groups that are valid card numbers.
 
     A run can hold a card between other numbers (``0000 4111 1111 1111 1111``):
-    every window of 13-19 digits is checked, and the valid ones are returned.
+    every window of whole groups with 13-19 digits is checked. Concatenation can
+    glue a digit after a card (``'4111 1111 1111 1111' || '1'``): a window may
+    also end one digit short of its last group (a group of 5 or more if the
+    window has several, ``1111 11111``). Not on the left: ids with a
+    leading digit (a GTIN-14's indicator, the century of a timestamp, a
+    snowflake) would pass as a card glued to a digit several times as often
+    (see tests/test_masking_false_positives_glued.py).
     """
-    if len(run) <= 23 and _valid_card(run):
+    if _valid_card(run):
         return [(0, len(run))]
     groups = [m.span() for m in _GROUP.finditer(run)]
     spans: list[Span] = []
     for i, (start, _) in enumerate(groups):
+        if i & 63 == 63:
+            check_deadline(deadline)
         digits = 0
-        for j in range(i, len(groups)):
-            digits += groups[j][1] - groups[j][0]
-            if digits > 19:
+        for group_start, end in itertools.islice(groups, i, None):
+            digits += end - group_start
+            if digits > 20:
                 break
-            if digits >= 13 and _valid_card(run[start : groups[j][1]]):
-                spans.append((start, groups[j][1]))
+            if 13 <= digits <= 19 and _valid_card(run[start:end]):
+                spans.append((start, end))
+            elif (
+                digits >= 14
+                and end - group_start > (1 if group_start == start else 4)
+                and _valid_card(run[start : end - 1])
+            ):
+                spans.append((start, end - 1))
     return spans
 
 
+def _hex_blob(text: str, start: int, end: int) -> bool:
+    """True if the digits at ``start:end`` lie in a hex word of 20+ characters (a digest)."""
+    a, b = start, end
+    while a > 0 and text[a - 1].isalnum():
+        a -= 1
+    while b < len(text) and text[b].isalnum():
+        b += 1
+    if (a, b) == (start, end) or b - a < 20:
+        return False
+    return all(c in _HEX for c in text[a:b])
+
+
 class CardDetector(Detector):
-    """13-19 digits, optionally grouped by one kind of separator, not inside a word
-    (a hex digest); brand prefix and Luhn."""
+    """13-19 digits, optionally grouped by one kind of separator; brand prefix and length,
+    and Luhn.
+
+    Found glued to letters, ``_`` and ``-`` (``'x' || card``), and with one digit
+    glued after it. Runs inside hex digests and UUIDs don't count.
+    """
 
     __slots__ = ()
 
@@ -195,39 +265,81 @@ class CardDetector(Detector):
 
     def find(self, text: str, deadline: float = float("inf")) -> list[Span]:
         spans: list[Span] = []
-        for count, m in enumerate(_CARD.finditer(text)):
+        uuids: list[Span] | None = None
+        for count, m in enumerate(_RUN.finditer(text)):
             if count & 63 == 63:
                 check_deadline(deadline)
-            spans.extend((m.start() + a, m.start() + b) for a, b in _card_spans(m.group()))
+            run = m.group()
+            if len(run) < 13:
+                continue
+            base = m.start()
+            found = _card_spans(run, deadline)
+            if not found:
+                continue
+            if uuids is None:
+                uuids = [u.span() for u in _UUID.finditer(text)] if "-" in text else []
+            for a, b in found:
+                start, end = base + a, base + b
+                if _hex_blob(text, start, end) or any(u < end and start < v for u, v in uuids):
+                    continue
+                spans.append((start, end))
         return spans
 
 
 # --- IBAN ----------------------------------------------------------------------------------
 
 
-def _valid_iban(candidate: str) -> Span | bool:
-    """Valid as matched, or after dropping trailing space-separated groups."""
-    text = candidate
-    while len(text) >= 15:
-        compact = text.replace(" ", "")
+_IBAN_START = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
+
+
+def _iban_span(candidate: str) -> int:
+    """The length of the longest prefix of ``candidate`` that is a valid IBAN, or 0.
+
+    The candidate may run on into what was glued to it (``iban || '1'``, the next
+    word): every length an IBAN can have is tried, and only a country's own
+    length passes ``stdnum.iban`` (mod 97 and the country's format).
+    """
+    ends = [i + 1 for i, c in enumerate(candidate) if c != " "]
+    for n in range(min(34, len(ends)), 14, -1):
+        end = ends[n - 1]
+        compact = candidate[:end].replace(" ", "")
         if mod_97_10.is_valid(compact[4:] + compact[:4]) and std_iban.is_valid(compact):
-            return True if text == candidate else (0, len(text))
-        cut = text.rfind(" ")
-        if cut < 0:
-            break
-        text = text[:cut]
-    return False
+            return end
+    return 0
 
 
-def iban_detector() -> RegexDetector:
-    """IBAN, compact or grouped by spaces: ``stdnum.iban`` (mod 97 + country format)."""
-    return RegexDetector(
-        "iban",
-        "iban",
-        [r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){4}"],
-        r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])",
-        _valid_iban,
-    )
+class IbanDetector(Detector):
+    """IBAN, compact or grouped by spaces: ``stdnum.iban`` (mod 97 + country format).
+
+    Found glued to anything on either side (``'x' || iban || '1'``): the
+    country code, the check digits and the country's length are the evidence.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("iban", "iban", [r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){4}"])
+
+    def find(self, text: str, deadline: float = float("inf")) -> list[Span]:
+        spans: list[Span] = []
+        pos = 0
+        count = 0
+        while (m := _IBAN_START.search(text, pos)) is not None:
+            count += 1
+            if count & 63 == 0:
+                check_deadline(deadline)
+            length = _iban_span(m.group())
+            if length:
+                spans.append((m.start(), m.start() + length))
+                pos = m.start() + length
+            else:
+                pos = m.start() + 1
+        return spans
+
+
+def iban_detector() -> IbanDetector:
+    """The IBAN detector."""
+    return IbanDetector()
 
 
 # --- US SSN --------------------------------------------------------------------------------
@@ -238,11 +350,16 @@ def _valid_ssn(candidate: str) -> bool:
 
 
 def ssn_detector() -> RegexDetector:
-    """US SSN written ``123-45-6789`` (or with spaces); bare 9-digit runs are ids."""
+    """US SSN written ``123-45-6789`` (or with spaces); bare 9-digit runs are ids.
+
+    Found glued to letters, ``_`` and ``-`` on either side and to one digit on the
+    right (``ssn || '1'``). A digit, a digit and ``-``, or ``.`` on the left continue
+    another number: ``2024-12-0001`` is a year's sequence number, not an SSN.
+    """
     return RegexDetector(
         "us_ssn",
         "ssn",
         [r"\d{3}[- ]\d{2}[- ]\d{4}"],
-        r"(?<![0-9A-Za-z-])\d{3}([- ])\d{2}\1\d{4}(?![0-9A-Za-z-])",
+        r"(?<![\d.])(?<!\d-)\d{3}([- ])\d{2}\1\d{4}(?!\d\d)",
         _valid_ssn,
     )

@@ -16,6 +16,7 @@ import re
 from governed_db.masking.detectors.base import Detector, RegexDetector, Span, check_deadline
 
 __all__ = [
+    "AwsAccessKeyDetector",
     "AwsSecretKeyDetector",
     "PrivateKeyDetector",
     "assignment_detector",
@@ -45,52 +46,101 @@ def jwt_detector() -> RegexDetector:
         "jwt",
         "secret",
         [r"eyJ[A-Za-z0-9_-]+\."],
-        r"(?<![\w-])eyJ[A-Za-z0-9_-]{6,4096}\.[A-Za-z0-9_-]{2,65536}\.[A-Za-z0-9_-]{0,4096}(?![\w-])",
+        r"eyJ[A-Za-z0-9_-]{6,4096}\.[A-Za-z0-9_-]{2,65536}\.[A-Za-z0-9_-]{0,4096}",
         _valid_jwt,
     )
 
 
-def aws_access_key_detector() -> RegexDetector:
-    """AWS access key ids: ``AKIA``/``ASIA``/``ABIA``/``ACCA`` and 16 base32 characters."""
-    return RegexDetector(
-        "aws_access_key",
-        "secret",
-        [r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]"],
-        r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])",
-        lambda key: set(key[4:]) <= _BASE32,
-    )
+_AKID = re.compile(r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}")
 
 
-_AWS_CONTEXT = re.compile(r"(?i:\baws|secret)")
-_B64_40 = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+class AwsAccessKeyDetector(Detector):
+    """AWS access key ids: ``AKIA``/``ASIA``/``ABIA``/``ACCA`` and 16 base32 characters.
+
+    Standing alone, the 20 characters are enough. Glued to other letters or
+    digits (``'x' || key || '1'``), the 16 must also hold a digit, and an
+    uppercase letter must not follow: uppercase words that happen to contain
+    ``ASIA`` or ``ACCA`` don't count.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("aws_access_key", "secret", [r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]"])
+
+    def find(self, text: str, deadline: float = float("inf")) -> list[Span]:
+        spans: list[Span] = []
+        pos = 0
+        count = 0
+        while (m := _AKID.search(text, pos)) is not None:
+            count += 1
+            if count & 63 == 0:
+                check_deadline(deadline)
+            start, end = m.span()
+            body = text[start + 4 : end]
+            after = text[end] if end < len(text) else " "
+            if set(body) <= _BASE32 and not ("A" <= after <= "Z"):
+                alone = (start == 0 or not text[start - 1].isalnum()) and not after.isalnum()
+                if alone or any(c.isdigit() for c in body):
+                    spans.append((start, end))
+                    pos = end
+                    continue
+            pos = start + 1
+        return spans
+
+
+def aws_access_key_detector() -> AwsAccessKeyDetector:
+    """The AWS access key id detector."""
+    return AwsAccessKeyDetector()
+
+
+# "aws" not inside a word (laws, draws), or "secret" anywhere.
+_AWS_CONTEXT = re.compile(r"(?i:(?<![a-z])aws|secret)")
+# Maximal runs of base64 characters; ``=`` (padding, or ``key=value``) ends a run.
+_B64_RUN = re.compile(r"[A-Za-z0-9/+]{40,50}(?![A-Za-z0-9/+])")
 
 
 class AwsSecretKeyDetector(Detector):
     """40 base64 characters of mixed case and digits, in a value that mentions aws or secret.
 
     The context keeps hashes and ids of the same length from counting; hex
-    digests (one case only) never count.
+    digests (one case only) never count. The key may follow ``=``
+    (``aws_secret_access_key=...``) and may be glued to a few more base64
+    characters (``'x' || key || '1'``): a run of 40 to 50 is masked whole.
     """
 
     __slots__ = ()
 
     def __init__(self) -> None:
-        super().__init__("aws_secret_key", "secret", [r"(?i:\baws|secret)"])
+        super().__init__("aws_secret_key", "secret", [r"(?i:\baws|[_0-9]aws|secret)"])
 
     def find(self, text: str, deadline: float = float("inf")) -> list[Span]:
         if _AWS_CONTEXT.search(text) is None:
             return []
         spans: list[Span] = []
-        for m in _B64_40.finditer(text):
+        pos = 0
+        while (m := _B64_RUN.search(text, pos)) is not None:
             check_deadline(deadline)
+            start, end = m.span()
+            pos = end
+            if start and text[start - 1] in _B64_CHARS:
+                continue  # the tail of a longer run
             key = m.group()
             if (
                 any(c.isupper() for c in key)
                 and any(c.islower() for c in key)
                 and any(c.isdigit() or c in "/+" for c in key)
             ):
-                spans.append(m.span())
+                spans.append((start, end))
         return spans
+
+
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+")
+
+
+# Tokens with an issuer prefix: the prefix and the length are the evidence, so they are
+# found glued to anything (``'x' || token || '1'``, ``concat_ws('_', label, token, id)``);
+# what is glued on the right is masked with them.
 
 
 def github_detector() -> RegexDetector:
@@ -99,8 +149,7 @@ def github_detector() -> RegexDetector:
         "github_token",
         "secret",
         [r"gh[pousr]_[A-Za-z0-9]", r"github_pat_"],
-        r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})"
-        r"(?![A-Za-z0-9_])",
+        r"gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255}",
     )
 
 
@@ -110,8 +159,7 @@ def gitlab_detector() -> RegexDetector:
         "gitlab_token",
         "secret",
         [r"gl(?:pat|dt|rt|ptt|ft|soat|agent)-"],
-        r"(?<![A-Za-z0-9_-])gl(?:pat|dt|rt|ptt|ft|soat|agent)-[A-Za-z0-9_.-]{20,255}"
-        r"(?![A-Za-z0-9_-])",
+        r"gl(?:pat|dt|rt|ptt|ft|soat|agent)-[A-Za-z0-9_.-]{20,255}",
     )
 
 
@@ -121,7 +169,7 @@ def slack_detector() -> RegexDetector:
         "slack_token",
         "secret",
         [r"xox[abprseo]-"],
-        r"(?<![A-Za-z0-9_-])xox[abprseo]-[A-Za-z0-9-]{10,255}(?![A-Za-z0-9_-])",
+        r"xox[abprseo]-[A-Za-z0-9-]{10,255}",
     )
 
 
@@ -149,24 +197,41 @@ class PrivateKeyDetector(Detector):
         return spans
 
 
-_KEYWORDS = (
-    r"password|passwd|passphrase|pwd|pass|secret|client[_-]?secret|secret[_-]?key"
-    r"|token|access[_-]?token|auth[_-]?token|refresh[_-]?token|bearer[_-]?token"
-    r"|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
+# Names that say "the value is a secret" wherever they end a word: ``password=``,
+# ``db_password=``, ``xpassword=`` (glued), ``client_secret:``, ``AUTH_TOKEN=``.
+_STRONG = (
+    r"password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key"
+    r"|private[_-]?key|secret[_-]?key"
+)
+# Short names that end ordinary words too (bypass, compass): only at a word start.
+_WEAK = r"pass|pwd"
+# A quote as it is written at any depth of quoting: ", ', escaped (\" in JSON text
+# inside JSON, array and record literals, COPY text) or doubled ("" in record text and
+# CSV), and combinations (\\"" in COPY of a record).
+_QUOTE = r"""[\\"']"""
+_SEPARATOR = r"(?:=>|:=|[:=])"
+_VALUE = (
+    # quoted, closed by the same quote run followed by an end of the value
+    r"""(?P<oq>[\\"']{1,12})(?P<q>[^\n\x00]{1,256}?)(?P=oq)(?=[\s,;:}\])&|<>/\\"']|\Z)"""
+    # quoted, up to the next quote or backslash
+    r"""|[\\"']{1,12}(?P<q2>[^\\"'\n\x00]{1,256})"""
+    # bare
+    r"""|(?P<bare>[^\s"',;&\x00]{1,256})"""
 )
 
 
 def assignment_detector() -> RegexDetector:
-    """``password=...``, ``secret: ...``, ``"api_key": "..."``: masks the value, not the name."""
-    value = (
-        r"""(?:"(?P<dq>[^"\n\x00]{1,256})"|'(?P<sq>[^'\n\x00]{1,256})'"""
-        r"""|(?P<bare>[^\s"',;&\x00]{1,256}))"""
-    )
+    """``password=...``, ``secret: ...``, ``"api_key": "..."``: masks the value, not the name.
+
+    The quotes may be escaped or doubled (``\\"api_key\\": \\"...\\"``,
+    ``""api_key"": ""...""``), the separator ``=``, ``:``, ``=>`` or ``:=``.
+    """
     return _AssignmentDetector(
         "password_assignment",
         "secret",
-        [r"""(?i:password|passwd|passphrase|pwd|pass|secret|token|key)["']?\s*[:=]"""],
-        rf"""(?i)(?<![A-Za-z0-9])(?:{_KEYWORDS})["']?[ \t]{{0,10}}[:=][ \t]{{0,10}}{value}""",
+        [rf"(?i:pass(?:word|wd|phrase)?|pwd|secret|token|key){_QUOTE}{{0,12}}\s*[:=]"],
+        rf"(?i)(?:(?:{_STRONG})|(?<![A-Za-z0-9])(?:{_WEAK}))"
+        rf"{_QUOTE}{{0,12}}[ \t]{{0,10}}{_SEPARATOR}[ \t]{{0,10}}(?:{_VALUE})",
     )
 
 
@@ -178,7 +243,7 @@ class _AssignmentDetector(RegexDetector):
         for count, m in enumerate(self._pattern.finditer(text)):
             if count & 63 == 63:
                 check_deadline(deadline)
-            for group in ("dq", "sq", "bare"):
+            for group in ("q", "q2", "bare"):
                 if m.start(group) >= 0:
                     spans.append(m.span(group))
                     break
