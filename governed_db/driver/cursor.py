@@ -73,12 +73,23 @@ class GovernedCursorBase(WireChecked):
 
     #: The mask plan of the last result made (handed to the audit at settle).
     _gov_plan: Any = None
+    #: (masker, the user's row maker) when the current result needs masking.
+    _gov_bulk: Any = None
+
+    def _gov_masked_rows(self, res: Any) -> list[Any]:
+        """The rest of ``res``, masked column by column at once, through the user's maker."""
+        masker, make_row = self._gov_bulk
+        rows = self._tx.load_rows(self._pos, res.ntuples, tuple)  # type: ignore[attr-defined]
+        self._pos = res.ntuples
+        masked = masker.apply_rows(rows)
+        return masked if make_row is tuple else [make_row(r) for r in masked]
 
     _conn: Any
     _pgconn: Any
     _query_cls: Any
     _row_factory: Any
     _make_row: Any
+    _pos: int
     rowcount: int
     pgresult: Any
 
@@ -340,6 +351,13 @@ class GovernedCursorMixin(GovernedCursorBase):
             self._gov_pass = None
             self._settle(tickets, error)
 
+    def fetchall(self) -> list[Any]:
+        """psycopg's ``fetchall``; a result that needs masking is masked in one pass."""
+        if self._gov_bulk is None:
+            return super().fetchall()  # type: ignore[misc, no-any-return]
+        self._fetch_pipeline()  # type: ignore[attr-defined]
+        return self._gov_masked_rows(self._check_result_for_fetch())  # type: ignore[attr-defined]
+
     @contextmanager
     def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
         plan, tickets = self._admit("copy", statement, params)
@@ -382,6 +400,10 @@ class GovernedServerCursorMixin(WireCheckedServer, GovernedCursorMixin):
     __slots__ = ()
 
     _gov_execute_method = "declare"
+
+    def fetchall(self) -> list[Any]:
+        """psycopg's named-cursor ``fetchall`` (rows come from FETCH, one row at a time)."""
+        return super(GovernedCursorMixin, self).fetchall()  # type: ignore[misc, no-any-return]
 
     @property
     def _gov_cursor_name(self) -> str | None:  # type: ignore[override]

@@ -88,6 +88,13 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
             self._gov_pass = None
             self._settle(tickets, error)
 
+    async def fetchall(self) -> list[Any]:
+        """psycopg's ``fetchall``; a result that needs masking is masked in one pass."""
+        if self._gov_bulk is None:
+            return await super().fetchall()  # type: ignore[misc, no-any-return]
+        await self._fetch_pipeline()  # type: ignore[attr-defined]
+        return self._gov_masked_rows(self._check_result_for_fetch())  # type: ignore[attr-defined]
+
     @asynccontextmanager
     async def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
         plan, tickets = await self._admit_async("copy", statement, params)
@@ -126,6 +133,10 @@ class AsyncGovernedServerCursorMixin(WireCheckedServer, AsyncGovernedCursorMixin
     __slots__ = ()
 
     _gov_execute_method = "declare"
+
+    async def fetchall(self) -> list[Any]:
+        """psycopg's named-cursor ``fetchall`` (rows come from FETCH)."""
+        return await super(AsyncGovernedCursorMixin, self).fetchall()  # type: ignore[misc, no-any-return]
 
     @property
     def _gov_cursor_name(self) -> str | None:  # type: ignore[override]

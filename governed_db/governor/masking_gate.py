@@ -90,8 +90,13 @@ class MaskingGate:
         with contextlib.suppress(AttributeError):  # a plain psycopg cursor has no room for it
             cursor._gov_plan = plan  # the audit's "which data they touched"
         if not plan.needs_masking:
+            with contextlib.suppress(AttributeError):
+                cursor._gov_bulk = None
             return make_row
-        return plan.start(memory).wrap(make_row)
+        masker = plan.start(memory)
+        with contextlib.suppress(AttributeError):  # fetchall masks a whole result at once
+            cursor._gov_bulk = (masker, make_row)
+        return masker.wrap(make_row)
 
     def copy_out(
         self, cursor: Any, tables: Any, environment: str, identity: Identity, memory: Any
