@@ -209,8 +209,8 @@ def _card_spans(run: str, deadline: float = float("inf")) -> list[Span]:
     A run can hold a card between other numbers (``0000 4111 1111 1111 1111``):
     every window of whole groups with 13-19 digits is checked. Concatenation can
     glue a digit after a card (``'4111 1111 1111 1111' || '1'``): a window may
-    also end one digit short of its last group (a group of 5 or more if the
-    window has several, ``1111 11111``). Not on the left: ids with a
+    also end one digit short of its last group (a group of 4 or more if the
+    window has several: ``3700 0000 0000 002`` || ``1``). Not on the left: ids with a
     leading digit (a GTIN-14's indicator, the century of a timestamp, a
     snowflake) would pass as a card glued to a digit several times as often
     (see tests/test_masking_false_positives_glued.py).
@@ -231,7 +231,7 @@ def _card_spans(run: str, deadline: float = float("inf")) -> list[Span]:
                 spans.append((start, end))
             elif (
                 digits >= 14
-                and end - group_start > (1 if group_start == start else 4)
+                and end - group_start > (1 if group_start == start else 3)
                 and _valid_card(run[start : end - 1])
             ):
                 spans.append((start, end - 1))
