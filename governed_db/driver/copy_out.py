@@ -15,11 +15,19 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from governed_db.errors import GovernanceError
+from governed_db.errors import GovernanceError, PolicyViolation
 
-__all__ = ["AsyncMaskedCopy", "MaskedCopy", "copy_out_plan"]
+__all__ = [
+    "AsyncCheckedCopy",
+    "AsyncMaskedCopy",
+    "CheckedCopy",
+    "MaskedCopy",
+    "copy_in_memory",
+    "copy_out_plan",
+]
 
 _COPY_OUT = pq.ExecStatus.COPY_OUT
+_COPY_IN = pq.ExecStatus.COPY_IN
 Masker = Callable[[str], str]
 
 
@@ -49,6 +57,54 @@ class AsyncMaskedCopy(psycopg.AsyncCopy):
     def _read_gen(self) -> Generator[Any, Any, Any]:
         data = yield from super()._read_gen()
         return _masked(data, self._gov_mask)
+
+
+def _refuse_masked(memory: Any, data: Any) -> None:
+    if memory.find_in_params([data]) is not None:
+        raise PolicyViolation(
+            "the COPY data holds a value that masking produced on this connection; "
+            "storing it would overwrite real data with its mask (the COPY is aborted)",
+            rule_id="masked-value-write",
+            hint="Masked values are placeholders, not data: copy the rows from their source.",
+        )
+
+
+class CheckedCopy(psycopg.Copy):
+    """psycopg's ``Copy`` whose COPY FROM data may not carry masked values."""
+
+    _gov_memory: Any
+
+    def write(self, buffer: Any) -> None:
+        _refuse_masked(self._gov_memory, buffer)
+        super().write(buffer)
+
+    def write_row(self, row: Any) -> None:
+        _refuse_masked(self._gov_memory, row)
+        super().write_row(row)
+
+
+class AsyncCheckedCopy(psycopg.AsyncCopy):
+    """The async twin of ``CheckedCopy``."""
+
+    _gov_memory: Any
+
+    async def write(self, buffer: Any) -> None:
+        _refuse_masked(self._gov_memory, buffer)
+        await super().write(buffer)
+
+    async def write_row(self, row: Any) -> None:
+        _refuse_masked(self._gov_memory, row)
+        await super().write_row(row)
+
+
+def copy_in_memory(cursor: Any) -> Any:
+    """The connection's masked-value memory if the COPY just started reads data in."""
+    state = cursor._conn._gov_state
+    res = cursor.pgresult
+    if state is None or res is None or res.status != _COPY_IN:
+        return None
+    memory = getattr(state[1], "masked", None)
+    return memory if memory else None
 
 
 def copy_out_plan(cursor: Any, tables: Any) -> tuple[Masker | None, GovernanceError | None]:

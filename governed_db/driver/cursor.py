@@ -29,7 +29,7 @@ from psycopg._queries import _query2pg
 
 from governed_db.driver.admission import Plan, plan_call
 from governed_db.driver.catalog import load, load_async
-from governed_db.driver.copy_out import MaskedCopy, copy_out_plan
+from governed_db.driver.copy_out import CheckedCopy, MaskedCopy, copy_in_memory, copy_out_plan
 from governed_db.driver.explain import estimate_rows, estimate_rows_async
 from governed_db.driver.guards import guarded, guarded_async
 from governed_db.driver.session_state import check_session_state
@@ -372,12 +372,21 @@ class GovernedCursorMixin(GovernedCursorBase):
                         self._conn.wait(self._start_copy_gen(plan.admission.query, params))
                         self._gov_pass = None
                         mask, refusal = copy_out_plan(self, _table_names(tickets))
-                        cls = psycopg.Copy if mask is None else MaskedCopy
+                        memory = copy_in_memory(self)
+                        cls = (
+                            MaskedCopy
+                            if mask is not None
+                            else CheckedCopy
+                            if memory is not None
+                            else psycopg.Copy
+                        )
                         with cls(self, **kwargs) as copy:  # type: ignore[arg-type]
                             if refusal is not None:
                                 self._gov_refused(refusal)
                             if mask is not None:
                                 copy._gov_mask = mask  # type: ignore[attr-defined]
+                            if memory is not None:
+                                copy._gov_memory = memory  # type: ignore[attr-defined]
                             yield copy
                 except psycopg.errors._NO_TRACEBACK as ex:
                     raise ex.with_traceback(None)  # noqa: B904

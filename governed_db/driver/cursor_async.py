@@ -9,7 +9,12 @@ from typing import Any
 import psycopg
 import psycopg.errors
 
-from governed_db.driver.copy_out import AsyncMaskedCopy, copy_out_plan
+from governed_db.driver.copy_out import (
+    AsyncCheckedCopy,
+    AsyncMaskedCopy,
+    copy_in_memory,
+    copy_out_plan,
+)
 from governed_db.driver.cursor import _NOTHING_TO_SETTLE, GovernedCursorBase, _table_names
 from governed_db.driver.wire import WireCheckedServer
 
@@ -109,12 +114,21 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
                         await self._conn.wait(self._start_copy_gen(plan.admission.query, params))
                         self._gov_pass = None
                         mask, refusal = copy_out_plan(self, _table_names(tickets))
-                        cls = psycopg.AsyncCopy if mask is None else AsyncMaskedCopy
+                        memory = copy_in_memory(self)
+                        cls = (
+                            AsyncMaskedCopy
+                            if mask is not None
+                            else AsyncCheckedCopy
+                            if memory is not None
+                            else psycopg.AsyncCopy
+                        )
                         async with cls(self, **kwargs) as copy:  # type: ignore[arg-type]
                             if refusal is not None:
                                 self._gov_refused(refusal)
                             if mask is not None:
                                 copy._gov_mask = mask  # type: ignore[attr-defined]
+                            if memory is not None:
+                                copy._gov_memory = memory  # type: ignore[attr-defined]
                             yield copy
                 except psycopg.errors._NO_TRACEBACK as ex:
                     raise ex.with_traceback(None)  # noqa: B904
