@@ -14,15 +14,13 @@ from __future__ import annotations
 import sys
 from typing import Any, NoReturn
 
-from psycopg import pq
 from psycopg.client_cursor import ClientCursorMixin
 
 from governed_db.driver.admission import Admission
 from governed_db.errors import GovernanceError
 
-__all__ = ["WireChecked", "WireCheckedServer", "connection_ok", "refuse"]
+__all__ = ["WireChecked", "WireCheckedServer", "refuse"]
 
-_OK = pq.ConnStatus.OK
 _MOGRIFY = ClientCursorMixin.mogrify.__code__
 
 
@@ -140,8 +138,3 @@ def _marked(cursor: Any, gen: Any) -> Any:
     """Remember ``gen`` on the connection as a wire-checked cursor's (see ``check_wait``)."""
     cursor._conn._gov_checked_gen = gen
     return gen
-
-
-def connection_ok(cursor: Any) -> bool:
-    """True if the connection can run statements (else psycopg raises its own error)."""
-    return cursor._pgconn.status == _OK  # type: ignore[no-any-return]

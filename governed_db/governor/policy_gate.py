@@ -70,7 +70,6 @@ class PolicyGovernor(Governor):
         "_cache",
         "_contexts",
         "_environment",
-        "_frozen",
         "_hot",
         "_identity",
         "_masking",
@@ -86,7 +85,6 @@ class PolicyGovernor(Governor):
     _cache: DecisionCache
     _contexts: dict[tuple[str, Identity], Context]
     _hot: dict[tuple[str, str, Identity], _Plan]
-    _frozen: bool
     _masking: MaskingGate
 
     masks = True
@@ -119,7 +117,6 @@ class PolicyGovernor(Governor):
         set_(self, "_masking", MaskingGate(policy))
         if environment is not None:
             policy.environment_for(environment)  # an unknown name fails at connect
-        set_(self, "_frozen", True)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(
