@@ -76,11 +76,12 @@ class GovernedCursorBase(WireChecked):
     #: (masker, the user's row maker) when the current result needs masking.
     _gov_bulk: Any = None
 
-    def _gov_masked_rows(self, res: Any) -> list[Any]:
-        """The rest of ``res``, masked column by column at once, through the user's maker."""
+    def _gov_masked_rows(self, res: Any, size: int | None = None) -> list[Any]:
+        """The next ``size`` rows of ``res`` (all by default), masked a column at a time."""
         masker, make_row = self._gov_bulk
-        rows = self._tx.load_rows(self._pos, res.ntuples, tuple)  # type: ignore[attr-defined]
-        self._pos = res.ntuples
+        end = res.ntuples if size is None else min(self._pos + size, res.ntuples)
+        rows = self._tx.load_rows(self._pos, end, tuple)  # type: ignore[attr-defined]
+        self._pos = end
         masked = masker.apply_rows(rows)
         return masked if make_row is tuple else [make_row(r) for r in masked]
 
@@ -358,6 +359,14 @@ class GovernedCursorMixin(GovernedCursorBase):
         self._fetch_pipeline()  # type: ignore[attr-defined]
         return self._gov_masked_rows(self._check_result_for_fetch())  # type: ignore[attr-defined]
 
+    def fetchmany(self, size: int = 0) -> list[Any]:
+        """psycopg's ``fetchmany``; a result that needs masking is masked a batch at a time."""
+        if self._gov_bulk is None:
+            return super().fetchmany(size)  # type: ignore[misc, no-any-return]
+        self._fetch_pipeline()  # type: ignore[attr-defined]
+        res = self._check_result_for_fetch()  # type: ignore[attr-defined]
+        return self._gov_masked_rows(res, size or self.arraysize)  # type: ignore[attr-defined]
+
     @contextmanager
     def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
         plan, tickets = self._admit("copy", statement, params)
@@ -413,6 +422,10 @@ class GovernedServerCursorMixin(WireCheckedServer, GovernedCursorMixin):
     def fetchall(self) -> list[Any]:
         """psycopg's named-cursor ``fetchall`` (rows come from FETCH, one row at a time)."""
         return super(GovernedCursorMixin, self).fetchall()  # type: ignore[misc, no-any-return]
+
+    def fetchmany(self, size: int = 0) -> list[Any]:
+        """psycopg's named-cursor ``fetchmany``."""
+        return super(GovernedCursorMixin, self).fetchmany(size)  # type: ignore[misc, no-any-return]
 
     @property
     def _gov_cursor_name(self) -> str | None:  # type: ignore[override]

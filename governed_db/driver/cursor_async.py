@@ -100,6 +100,14 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
         await self._fetch_pipeline()  # type: ignore[attr-defined]
         return self._gov_masked_rows(self._check_result_for_fetch())  # type: ignore[attr-defined]
 
+    async def fetchmany(self, size: int = 0) -> list[Any]:
+        """psycopg's ``fetchmany``; a result that needs masking is masked a batch at a time."""
+        if self._gov_bulk is None:
+            return await super().fetchmany(size)  # type: ignore[misc, no-any-return]
+        await self._fetch_pipeline()  # type: ignore[attr-defined]
+        res = self._check_result_for_fetch()  # type: ignore[attr-defined]
+        return self._gov_masked_rows(res, size or self.arraysize)  # type: ignore[attr-defined]
+
     @asynccontextmanager
     async def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
         plan, tickets = await self._admit_async("copy", statement, params)
@@ -151,6 +159,10 @@ class AsyncGovernedServerCursorMixin(WireCheckedServer, AsyncGovernedCursorMixin
     async def fetchall(self) -> list[Any]:
         """psycopg's named-cursor ``fetchall`` (rows come from FETCH)."""
         return await super(AsyncGovernedCursorMixin, self).fetchall()  # type: ignore[misc, no-any-return]
+
+    async def fetchmany(self, size: int = 0) -> list[Any]:
+        """psycopg's named-cursor ``fetchmany``."""
+        return await super(AsyncGovernedCursorMixin, self).fetchmany(size)  # type: ignore[misc, no-any-return]
 
     @property
     def _gov_cursor_name(self) -> str | None:  # type: ignore[override]
