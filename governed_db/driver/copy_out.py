@@ -39,24 +39,22 @@ def _masked(data: Any, mask: Masker) -> Any:
     return data if masked == text else memoryview(masked.encode("utf-8"))
 
 
-class MaskedCopy(psycopg.Copy):
+class _MaskedRead:
+    """psycopg's one read generator for COPY data, masking each line it returns."""
+
+    _gov_mask: Masker
+
+    def _read_gen(self) -> Generator[Any, Any, Any]:
+        data = yield from super()._read_gen()  # type: ignore[misc]
+        return _masked(data, self._gov_mask)
+
+
+class MaskedCopy(_MaskedRead, psycopg.Copy):
     """psycopg's ``Copy`` whose COPY TO data is masked line by line."""
 
-    _gov_mask: Masker
 
-    def _read_gen(self) -> Generator[Any, Any, Any]:
-        data = yield from super()._read_gen()
-        return _masked(data, self._gov_mask)
-
-
-class AsyncMaskedCopy(psycopg.AsyncCopy):
+class AsyncMaskedCopy(_MaskedRead, psycopg.AsyncCopy):
     """The async twin of ``MaskedCopy``."""
-
-    _gov_mask: Masker
-
-    def _read_gen(self) -> Generator[Any, Any, Any]:
-        data = yield from super()._read_gen()
-        return _masked(data, self._gov_mask)
 
 
 def _refuse_masked(memory: Any, data: Any) -> None:

@@ -208,28 +208,34 @@ class GovernedCursorBase(WireChecked):
         if names and not names <= catalog.names:
             await load_async(self._conn, catalog, names=catalog.unseen(names))
 
+    def _gov_missing(self) -> list[int]:
+        """Tables this call's results name that masking needs and the catalog lacks."""
+        results = self._results  # type: ignore[attr-defined]
+        if not results or self.pgresult is None or not self._gov()[0].masks:
+            return []
+        return self._conn._gov_catalog.missing(results)  # type: ignore[no-any-return]
+
+    def _gov_resolved(self, known_before: int) -> None:
+        """Re-plan the current result if the catalog learned tables since ``known_before``."""
+        if len(self._conn._gov_catalog.tables) != known_before:
+            self._make_row = self._make_row_maker()
+
     def _gov_resolve_late(self) -> None:
         """After execute: resolve tables the results name that were not looked up before."""
-        results = self._results  # type: ignore[attr-defined]
-        if not results or self.pgresult is None or not self._gov()[0].masks:
-            return
-        catalog = self._conn._gov_catalog
-        missing = catalog.missing(results)
+        missing = self._gov_missing()
         if missing:
+            catalog = self._conn._gov_catalog
+            known = len(catalog.tables)
             load(self._conn, catalog, oids=missing)
-            if catalog.missing(results) != missing:
-                self._make_row = self._make_row_maker()
+            self._gov_resolved(known)
 
     async def _gov_resolve_late_async(self) -> None:
-        results = self._results  # type: ignore[attr-defined]
-        if not results or self.pgresult is None or not self._gov()[0].masks:
-            return
-        catalog = self._conn._gov_catalog
-        missing = catalog.missing(results)
+        missing = self._gov_missing()
         if missing:
+            catalog = self._conn._gov_catalog
+            known = len(catalog.tables)
             await load_async(self._conn, catalog, oids=missing)
-            if catalog.missing(results) != missing:
-                self._make_row = self._make_row_maker()
+            self._gov_resolved(known)
 
     def _gov_refused(self, error: GovernanceError) -> None:
         """Audit ``error`` as a refusal of this cursor's statement, then raise it."""
