@@ -209,16 +209,32 @@ class Plan:
         self.merged = admission.merged is not None
 
 
+_new = object.__new__
+
+
+def _plain_plan(query: str, text: str, params: Any) -> Plan:
+    """``Plan(Admission.plain(query), [(text, params)])``, made without the calls (hot path)."""
+    admission: Admission = _new(Admission)
+    admission.query = query
+    admission.params = admission.merged = admission.first = admission.pgq = None
+    admission.sent = 0
+    plan: Plan = _new(Plan)
+    plan.admission = admission
+    plan.statements = [(text, params)]
+    plan.merged = False
+    return plan
+
+
 def plan_call(cursor: Any, method: str, query: Any, params: Any) -> Plan:
     """Snapshot ``query`` and list the exact statements ``cursor``'s call will send."""
     cls = cursor._query_cls
     if type(query) is str and method not in {"copy", "executemany"}:
         # The common case: a plain str, parameters bound on the server (or none).
         if cls is PostgresQuery:
-            text = query if params is None else converted_text(query)
-            return Plan(Admission.plain(query), [(text, params)])
+            text = query if params is None else _CONVERTED.get(query) or converted_text(query)
+            return _plain_plan(query, text, params)
         if cls is PostgresRawQuery or params is None:
-            return Plan(Admission.plain(query), [(query, params)])
+            return _plain_plan(query, query, params)
     snap, text = snapshot(query, cursor)
     if method == "copy":
         if not params:

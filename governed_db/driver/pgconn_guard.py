@@ -20,6 +20,7 @@ from governed_db.errors import GovernanceError
 
 __all__ = [
     "SENDERS",
+    "TRUSTED_GLOBALS",
     "TRUSTED_ROOTS",
     "GuardedHandle",
     "GuardedPGconn",
@@ -88,16 +89,16 @@ class GuardedPGconn:
 
 
 #: id(module globals) -> whether that module may use libpq's real handle.
-_TRUSTED_GLOBALS: dict[int, bool] = {}
+TRUSTED_GLOBALS: dict[int, bool] = {}
 
 
 def trusted_namespace(namespace: dict[str, Any]) -> bool:
     """True if ``namespace`` (a frame's globals) is psycopg's or governed_db's code."""
-    trusted = _TRUSTED_GLOBALS.get(id(namespace))
+    trusted = TRUSTED_GLOBALS.get(id(namespace))
     if trusted is None:
         trusted = namespace.get("__name__", "").partition(".")[0] in TRUSTED_ROOTS
-        if len(_TRUSTED_GLOBALS) < 4096:
-            _TRUSTED_GLOBALS[id(namespace)] = (
+        if len(TRUSTED_GLOBALS) < 4096:
+            TRUSTED_GLOBALS[id(namespace)] = (
                 trusted  # module namespaces live as long as the process
             )
     return trusted

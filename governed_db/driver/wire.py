@@ -67,22 +67,35 @@ class WireChecked:
     # ``Connection.wait``; marking it lets ``wait`` skip the frame inspection it
     # needs for plain psycopg cursors (the hooks below do the checking).
     def _execute_gen(self, *args: Any, **kwargs: Any) -> Any:
-        return _marked(self, super()._execute_gen(*args, **kwargs))  # type: ignore[misc]
+        self._conn._gov_checked_gen = gen = super()._execute_gen(*args, **kwargs)  # type: ignore[misc]
+        return gen
 
     def _executemany_gen_pipeline(self, *args: Any, **kwargs: Any) -> Any:
-        return _marked(self, super()._executemany_gen_pipeline(*args, **kwargs))  # type: ignore[misc]
+        self._conn._gov_checked_gen = gen = super()._executemany_gen_pipeline(*args, **kwargs)  # type: ignore[misc]
+        return gen
 
     def _executemany_gen_no_pipeline(self, *args: Any, **kwargs: Any) -> Any:
-        return _marked(self, super()._executemany_gen_no_pipeline(*args, **kwargs))  # type: ignore[misc]
+        self._conn._gov_checked_gen = gen = super()._executemany_gen_no_pipeline(*args, **kwargs)  # type: ignore[misc]
+        return gen
 
     def _stream_send_gen(self, *args: Any, **kwargs: Any) -> Any:
-        return _marked(self, super()._stream_send_gen(*args, **kwargs))  # type: ignore[misc]
+        self._conn._gov_checked_gen = gen = super()._stream_send_gen(*args, **kwargs)  # type: ignore[misc]
+        return gen
 
     def _start_copy_gen(self, *args: Any, **kwargs: Any) -> Any:
-        return _marked(self, super()._start_copy_gen(*args, **kwargs))  # type: ignore[misc]
+        self._conn._gov_checked_gen = gen = super()._start_copy_gen(*args, **kwargs)  # type: ignore[misc]
+        return gen
 
     def _convert_query(self, query: Any, params: Any = None) -> Any:
         admission = self._gov_pass
+        if (
+            admission is not None
+            and admission.merged is None
+            and admission.pgq is None
+            and query is admission.query
+        ):  # the common case: the snapshot this call admitted, bound on the server
+            admission.pgq = pgq = super()._convert_query(query, params)  # type: ignore[misc]
+            return pgq
         if admission is None and sys._getframe(1).f_code is _MOGRIFY:
             # ClientCursor.mogrify() only shows the merged text; it sends nothing, and
             # what it converts carries no pass to the send hooks.
@@ -103,7 +116,9 @@ class WireChecked:
             self._wire_refuse(pgq, "the wire")
 
     def _execute_send(self, query: Any, **kwargs: Any) -> None:
-        self._check_send(query)
+        admission = self._gov_pass
+        if admission is None or (query is not admission.pgq or admission.merged is not None):
+            self._check_send(query)
         super()._execute_send(query, **kwargs)  # type: ignore[misc]
 
     def _send_prepare(self, name: bytes, query: Any) -> None:
@@ -113,7 +128,9 @@ class WireChecked:
         super()._send_prepare(name, query)  # type: ignore[misc]
 
     def _send_query_prepared(self, name: bytes, pgq: Any, **kwargs: Any) -> None:
-        self._check_send(pgq)
+        admission = self._gov_pass
+        if admission is None or (pgq is not admission.pgq or admission.merged is not None):
+            self._check_send(pgq)
         super()._send_query_prepared(name, pgq, **kwargs)  # type: ignore[misc]
 
 

@@ -105,6 +105,8 @@ class Ticket:
     facts: Any = None
     #: The mask plan of the statement's result, when it returned one (for the audit).
     mask_plan: Any = None
+    #: The governor's per-statement plan (``Planned``: tables named, DDL ...), if it has one.
+    planned: Any = None
 
     @property
     def guarded(self) -> bool:

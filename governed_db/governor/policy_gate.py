@@ -25,15 +25,14 @@ from governed_db.governor.base import (
     Ticket,
 )
 from governed_db.governor.masking_gate import MaskingGate
-from governed_db.governor.session_rules import Changes, apply, dynamic, hard_rule, with_prepared
+from governed_db.governor.planned import Planned
+from governed_db.governor.session_rules import Changes, apply, hard_rule, with_prepared
 from governed_db.identity import Identity, current_identity
 from governed_db.masking import MaskedValues
 from governed_db.policy import Context, Decision, DecisionCache, Policy, decide, violation
 from governed_db.sql import Facts, analyze
 
 __all__ = ["PolicyGovernor"]
-
-_Plan = tuple[Decision, Facts, int | None, str | None]
 
 #: Operations whose affected rows count against ``max_rows_affected``.
 BLAST_RADIUS_OPERATIONS = frozenset({"update", "delete", "merge"})
@@ -51,10 +50,6 @@ def _acting(session: Session, acting: Identity) -> Identity:
             hint="Open the connection as the actor who acts, or act as another agent.",
         )
     return acting
-
-
-def _ends_transactions(facts: Facts) -> bool:
-    return any("transaction" in s.effects for s in facts.statements)
 
 
 class PolicyGovernor(Governor):
@@ -84,7 +79,7 @@ class PolicyGovernor(Governor):
     _audit: AuditBridge | None
     _cache: DecisionCache
     _contexts: dict[tuple[str, Identity], Context]
-    _hot: dict[tuple[str, str, Identity], _Plan]
+    _hot: dict[tuple[str, str, Identity], Planned]
     _masking: MaskingGate
 
     masks = True
@@ -111,8 +106,8 @@ class PolicyGovernor(Governor):
         set_(self, "_audit", AuditBridge(trail) if trail is not None else None)
         set_(self, "_cache", DecisionCache(policy))
         set_(self, "_contexts", {})
-        # (query, environment, identity) -> (decision, facts, max_rows, lock_timeout) for
-        # decisions that hold until the policy changes (not timed, no estimate).
+        # (query, environment, identity) -> the decided statement, for decisions that
+        # hold until the policy changes (not timed, no estimate).
         set_(self, "_hot", {})
         set_(self, "_masking", MaskingGate(policy))
         if environment is not None:
@@ -208,36 +203,34 @@ class PolicyGovernor(Governor):
             except GovernanceError as exc:
                 self.driver_refused(session, method, query, exc)
                 raise
-        plan = self._hot.get((query, session.environment, identity))
-        if plan is None or estimated_rows is not None:
-            plan = self._plan(session.environment, identity, query, estimated_rows)
-        decision, facts, max_rows, lock_timeout = plan
+        planned = (
+            self._hot.get((query, session.environment, identity))
+            if estimated_rows is None
+            else None
+        )
+        if planned is None:
+            planned = self._plan(session.environment, identity, query, estimated_rows)
+        decision = planned.decision
+        facts = planned.facts
+        max_rows = planned.max_rows
         changes = None
-        if dynamic(facts):
-            decision, facts, changes = self._prepared(session, identity, facts, estimated_rows)
-            max_rows, lock_timeout = self._limits(facts, session.environment)
+        if planned.dynamic:
+            planned, changes = self._prepared(session, identity, facts, estimated_rows)
+            decision, facts, max_rows = planned.decision, planned.facts, planned.max_rows
         call = Call(session, method, query, params, cursor_name)
         audit = self._audit
-        if not decision.refuses and max_rows is not None and _ends_transactions(facts):
-            decision = Decision(
-                "block",
-                "row-limit-unenforceable",
-                "a row limit applies to this statement, and it also commits, rolls back or "
-                "sets savepoints, which would take the changes out of the limit's reach",
-                "Run the transaction control (COMMIT, ROLLBACK, SAVEPOINT ...) separately.",
-                session.environment,
-                "block",
-                cacheable=False,
-            )
-        if not decision.refuses and session.masked:
+        if planned.writes and session.masked and not decision.refuses:
             decision = self._masked_write(session, facts, query, params) or decision
         if decision.refuses:
             if audit is not None:
                 audit.refused(session, identity, query, params, facts, decision)
             raise violation(decision, query, facts)
-        ticket = Ticket(call, decision=decision, max_rows=max_rows, lock_timeout=lock_timeout)
+        ticket = Ticket(
+            call, decision=decision, max_rows=max_rows, lock_timeout=planned.lock_timeout
+        )
         ticket.session_changes = changes
         ticket.facts = facts
+        ticket.planned = planned
         if audit is not None:
             ticket.ref = audit.intent(session, identity, query, params, facts, decision)
         return ticket
@@ -281,18 +274,18 @@ class PolicyGovernor(Governor):
 
     def _prepared(
         self, session: Session, identity: Identity, facts: Facts, estimated_rows: int | None
-    ) -> tuple[Decision, Facts, Changes]:
+    ) -> tuple[Planned, Changes]:
         """Decide a statement that prepares, executes or deallocates on this session."""
         facts, changes = with_prepared(facts, session.prepared)
         context = self._context(session.environment, identity)
         decision = hard_rule(facts, session.environment) or self._decide(
             facts.text, facts, context, estimated_rows, cache=False
         )
-        return decision, facts, changes
+        return Planned(decision, facts, *self._limits(facts, session.environment)), changes
 
     def _plan(
         self, environment: str, identity: Identity, query: str, estimated_rows: int | None
-    ) -> _Plan:
+    ) -> Planned:
         context = self._context(environment, identity)
         facts = analyze(query)
         decision = self.cache.get(query, context) if estimated_rows is None else None
@@ -300,12 +293,12 @@ class PolicyGovernor(Governor):
             decision = hard_rule(facts, environment) or self._decide(
                 query, facts, context, estimated_rows
             )
-        plan = (decision, facts, *self._limits(facts, environment))
+        planned = Planned(decision, facts, *self._limits(facts, environment))
         if decision.cacheable and not decision.timed and estimated_rows is None:
             if len(self._hot) >= self.cache.maxsize:
                 self._hot.clear()
-            self._hot[(query, environment, identity)] = plan
-        return plan
+            self._hot[(query, environment, identity)] = planned
+        return planned
 
     def _decide(
         self,
