@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from functools import lru_cache
 from typing import Any
@@ -24,7 +24,13 @@ from governed_db.driver.catalog import Catalog, columns_of
 from governed_db.driver.cursor import Cursor, ServerCursor
 from governed_db.driver.cursor_async import AsyncCursor, AsyncServerCursor
 from governed_db.driver.cursor_factory import governed_class
-from governed_db.driver.pgconn_guard import GuardedHandle, guarded_view, trusted_namespace
+from governed_db.driver.pgconn_guard import (
+    TRUSTED_GLOBALS,
+    GuardedHandle,
+    guarded_view,
+    trusted_namespace,
+)
+from governed_db.driver.pipelined import PipelineOutcomes
 from governed_db.driver.plain import check_wait
 from governed_db.driver.session_state import check_session_state
 from governed_db.errors import GovernanceError
@@ -116,12 +122,39 @@ class _AsyncTransaction(GuardedHandle, psycopg.AsyncTransaction):
     """psycopg's ``AsyncTransaction`` with a guarded ``pgconn``."""
 
 
-class _Pipeline(GuardedHandle, psycopg.Pipeline):
-    """psycopg's ``Pipeline`` with a guarded ``pgconn``."""
+class _SettlesOutcomes:
+    """Pipeline hooks: each queued statement's outcome is settled when its result arrives."""
+
+    _conn: Any
+    level: int
+
+    def _process_results(self, queued: Any, results: Any) -> None:
+        outcomes = self._conn._gov_pipelined if queued is not None else None
+        if outcomes is None:
+            return super()._process_results(queued, results)  # type: ignore[misc, no-any-return]
+        try:
+            super()._process_results(queued, results)  # type: ignore[misc]
+        except BaseException as exc:
+            outcomes.arrived(queued[0], results, exc)
+            raise
+        outcomes.arrived(queued[0], results, None)
+
+    def _exit(self, exc: BaseException | None) -> None:
+        try:
+            super()._exit(exc)  # type: ignore[misc]
+        finally:
+            if self.level == 0:
+                self._conn._gov_pipelined.abandon(
+                    "the pipeline ended before this statement's result arrived"
+                )
 
 
-class _AsyncPipeline(GuardedHandle, psycopg.AsyncPipeline):
-    """psycopg's ``AsyncPipeline`` with a guarded ``pgconn``."""
+class _Pipeline(_SettlesOutcomes, GuardedHandle, psycopg.Pipeline):
+    """psycopg's ``Pipeline`` with a guarded ``pgconn``; outcomes settle as results arrive."""
+
+
+class _AsyncPipeline(_SettlesOutcomes, GuardedHandle, psycopg.AsyncPipeline):
+    """psycopg's ``AsyncPipeline`` with a guarded ``pgconn``; outcomes settle as results arrive."""
 
 
 class _GovernedFactories:
@@ -131,6 +164,12 @@ class _GovernedFactories:
     _gov_pgconn: Any
     #: The generator a wire-checked cursor just made (``check_wait`` skips it).
     _gov_checked_gen: Any = None
+    #: Calls queued in pipeline mode, settled as their results arrive.
+    _gov_pipelined: PipelineOutcomes
+    #: Whether the session's end was recorded (closed, or seen broken).
+    _gov_ended: bool = False
+    #: Calls running while the caller holds them (stream, copy) -> how to settle each.
+    _gov_inflight: dict[object, Callable[[BaseException | None], None]]
     #: Where result columns come from (table OID -> schema.table and column names).
     _gov_catalog: Catalog
     _gov_cursor_factory: type[Any]
@@ -158,7 +197,8 @@ class _GovernedFactories:
     def pgconn(self) -> Any:
         """libpq's connection; outside psycopg and governed_db, a view that cannot send SQL."""
         real = self._gov_pgconn
-        if trusted_namespace(sys._getframe(1).f_globals):
+        namespace = sys._getframe(1).f_globals
+        if TRUSTED_GLOBALS.get(id(namespace)) or trusted_namespace(namespace):
             return real
         return guarded_view(self, real)
 
@@ -219,8 +259,22 @@ class _GovernedFactories:
         self._gov_state = (governor, session)
 
     def _gov_detach(self) -> None:
-        state, self._gov_state = self._gov_state, None
-        if state is not None:
+        inflight = self._gov_inflight
+        while inflight:  # calls still running (stream, copy) end with the connection
+            _, settle = inflight.popitem()
+            settle(
+                psycopg.OperationalError(
+                    "the connection was closed while the statement was running"
+                )
+            )
+        self._gov_end()
+        self._gov_state = None
+
+    def _gov_end(self) -> None:
+        """End the governed session (once): at close, or when the connection is seen broken."""
+        state = self._gov_state
+        if state is not None and not self._gov_ended:
+            self._gov_ended = True
             state[0].close_session(state[1])
 
 
@@ -232,6 +286,8 @@ class Connection(_GovernedFactories, psycopg.Connection[Any]):
     def __init__(self, pgconn: Any, row_factory: Any = psycopg.rows.tuple_row) -> None:
         self._gov_state = None
         self._gov_catalog = Catalog()
+        self._gov_pipelined = PipelineOutcomes()
+        self._gov_inflight = {}
         self._gov_cursor_factory = Cursor
         self._gov_server_cursor_factory = ServerCursor
         super().__init__(pgconn, row_factory)
@@ -281,16 +337,21 @@ class Connection(_GovernedFactories, psycopg.Connection[Any]):
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
         """psycopg's ``wait``; statements of plain psycopg cursors are decided here."""
+        if gen is self._gov_checked_gen:  # a wire-checked cursor's: its own hooks check it
+            self._gov_checked_gen = None
+            return super().wait(gen, interval, timeout)
         plain = check_wait(self, gen)
         if plain is None:
             return super().wait(gen, interval, timeout)
+        pending = plain.expect(self)
         try:
             result = super().wait(plain.gen, interval, timeout)
         except BaseException as exc:
-            plain.settle(self, exc)
+            plain.failed(self, pending, exc)
             raise
-        plain.settle(self, None)
-        plain.shape(self)
+        if pending is None:
+            plain.settle(self, None)
+            plain.shape(self)
         return result
 
     @contextmanager
@@ -338,6 +399,8 @@ class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
     def __init__(self, pgconn: Any, row_factory: Any = psycopg.rows.tuple_row) -> None:
         self._gov_state = None
         self._gov_catalog = Catalog()
+        self._gov_pipelined = PipelineOutcomes()
+        self._gov_inflight = {}
         self._gov_cursor_factory = AsyncCursor
         self._gov_server_cursor_factory = AsyncServerCursor
         super().__init__(pgconn, row_factory)
@@ -387,16 +450,21 @@ class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
 
     async def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
         """psycopg's ``wait``; statements of plain psycopg cursors are decided here."""
+        if gen is self._gov_checked_gen:  # a wire-checked cursor's: its own hooks check it
+            self._gov_checked_gen = None
+            return await super().wait(gen, interval, timeout)
         plain = check_wait(self, gen)
         if plain is None:
             return await super().wait(gen, interval, timeout)
+        pending = plain.expect(self)
         try:
             result = await super().wait(plain.gen, interval, timeout)
         except BaseException as exc:
-            plain.settle(self, exc)
+            plain.failed(self, pending, exc)
             raise
-        plain.settle(self, None)
-        plain.shape(self)
+        if pending is None:
+            plain.settle(self, None)
+            plain.shape(self)
         return result
 
     @asynccontextmanager

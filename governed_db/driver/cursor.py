@@ -32,6 +32,7 @@ from governed_db.driver.catalog import load, load_async
 from governed_db.driver.copy_out import CheckedCopy, MaskedCopy, copy_in_memory, copy_out_plan
 from governed_db.driver.explain import estimate_rows, estimate_rows_async
 from governed_db.driver.guards import guarded, guarded_async
+from governed_db.driver.pipelined import Pending
 from governed_db.driver.session_state import check_session_state
 from governed_db.driver.wire import WireChecked, WireCheckedServer, refuse
 from governed_db.errors import GovernanceError
@@ -53,6 +54,7 @@ __all__ = [
 
 _NO_GUARD: nullcontext[None] = nullcontext()
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_BAD = pq.ConnStatus.BAD
 _SCS = b"standard_conforming_strings"
 _NOTHING_TO_SETTLE: list[Any] = [None]
 _ENC = b"client_encoding"
@@ -126,11 +128,24 @@ class GovernedCursorBase(WireChecked):
         return plan, ClientMerged(params) if plan.merged else params
 
     def _admit(self, method: str, query: Any, params: Any) -> tuple[Plan, list[Ticket | None]]:
-        governor, session = self._gov()
+        state = self._conn._gov_state
+        if state is None:
+            self._psycopg_refuses()
+        governor, session = state
         plan, params = self._plan(method, query, params)
-        tickets = []
+        if self._conn._gov_ended and self._pgconn.status == _BAD:
+            return plan, [None]  # a broken connection: psycopg raises its own error at send
         name = self._gov_cursor_name
-        for text, server in plan.statements:
+        statements = plan.statements
+        if len(statements) == 1:
+            text, server = statements[0]
+            try:
+                return plan, [governor.admit(session, method, text, params, name)]
+            except EstimateNeeded:
+                rows = estimate_rows(self, text, _server_params(text, server))
+                return plan, [governor.admit(session, method, text, params, name, rows)]
+        tickets = []
+        for text, server in statements:
             try:
                 ticket = governor.admit(session, method, text, params, name)
             except EstimateNeeded:
@@ -144,6 +159,8 @@ class GovernedCursorBase(WireChecked):
     ) -> tuple[Plan, list[Ticket | None]]:
         governor, session = self._gov()
         plan, params = self._plan(method, query, params)
+        if self._conn._gov_ended and self._pgconn.status == _BAD:
+            return plan, [None]  # a broken connection: psycopg raises its own error at send
         tickets = []
         name = self._gov_cursor_name
         for text, server in plan.statements:
@@ -155,21 +172,76 @@ class GovernedCursorBase(WireChecked):
             tickets.append(ticket)
         return plan, tickets
 
-    def _settle(self, tickets: list[Ticket | None], error: BaseException | None) -> None:
+    def _settle(
+        self,
+        tickets: list[Ticket | None],
+        error: BaseException | None,
+        counts: tuple[int, int | None] | None = None,
+    ) -> None:
+        """Report how the call ended; ``counts`` (rowcount, rows) when not the cursor's own."""
         if not tickets or (tickets[0] is None and len(tickets) == 1):
             return
         state = self._conn._gov_state
         if state is None:
             return
-        res = self.pgresult
-        rows = res.ntuples if res is not None and res.status == _TUPLES_OK else None
+        if counts is None:
+            res = self.pgresult
+            rows = res.ntuples if res is not None and res.status == _TUPLES_OK else None
+            rowcount = self.rowcount
+        else:
+            rowcount, rows = counts
         plan, self._gov_plan = self._gov_plan, None
         for ticket in tickets:
             if ticket is not None:
                 ticket.mask_plan = plan
                 if _changes_schema(ticket):
                     self._conn._gov_catalog.clear()
-                state[0].settle(ticket, self.rowcount, error, rows)
+                state[0].settle(ticket, rowcount, error, rows)
+        if error is not None and self._conn._gov_pgconn.status == _BAD:
+            self._conn._gov_end()  # broken: its session ends now (a pool drops it unclosed)
+
+    def _gov_running(self, tickets: list[Ticket | None]) -> object:
+        """Register a call that runs while the caller holds it (stream, copy).
+
+        If the connection closes first, the call is settled then, before the
+        session's end is recorded.
+        """
+        key = object()
+
+        def settle(error: BaseException | None) -> None:
+            self._settle(tickets, error)
+
+        self._conn._gov_inflight[key] = settle
+        return key
+
+    def _gov_done(
+        self, key: object, tickets: list[Ticket | None], error: BaseException | None
+    ) -> None:
+        """Settle a running call, unless closing the connection already did."""
+        if self._conn._gov_inflight.pop(key, None) is not None:
+            self._settle(tickets, error)
+
+    def _gov_expect(self, tickets: list[Ticket | None], results: int = 1) -> Pending | None:
+        """In pipeline mode, settle ``tickets`` when the results arrive (None outside one)."""
+        conn = self._conn
+        if conn._pipeline is None or results < 1:
+            return None
+
+        def settle(error: BaseException | None, rowcount: int, rows: int | None) -> None:
+            self._settle(tickets, error, (rowcount, rows))
+
+        return conn._gov_pipelined.expect(self, settle, results)  # type: ignore[no-any-return]
+
+    def _gov_failed(
+        self, pending: Pending | None, tickets: list[Ticket | None], error: BaseException
+    ) -> None:
+        """Settle a call that raised ``error``, unless its statement is queued in a pipeline."""
+        if pending is None:
+            self._settle(tickets, error)
+        elif self._gov_pass is not None and self._gov_pass.pgq is not None:
+            return  # converted and queued: settled when its result arrives (or as not run)
+        elif self._conn._gov_pipelined.withdraw(pending):
+            self._settle(tickets, error)
 
     def _guard(self, tickets: list[Ticket | None]) -> AbstractContextManager[None]:
         ticket = _guarded_ticket(tickets)
@@ -263,32 +335,37 @@ class GovernedCursorBase(WireChecked):
             self._make_row = self._make_row_maker()
 
 
-#: id(facts) -> (facts, the tables they name): computed once per analysed statement.
-_TABLES: dict[int, tuple[Any, frozenset[str]]] = {}
-
-
 def _table_names(tickets: list[Ticket | None]) -> frozenset[str]:
     names: frozenset[str] = frozenset()
     for ticket in tickets:
-        facts = ticket.facts if ticket is not None else None
-        if facts is None:
+        if ticket is None:
             continue
-        found = _TABLES.get(id(facts))
-        if found is None or found[0] is not facts:
-            if len(_TABLES) > 4096:
-                _TABLES.clear()
-            found = _TABLES[id(facts)] = (facts, facts.tables_read | facts.tables_written)
-        names = found[1] if not names else names | found[1]
+        planned = ticket.planned
+        if planned is not None:
+            found = planned.tables
+        elif ticket.facts is not None:
+            found = ticket.facts.tables_read | ticket.facts.tables_written
+        else:
+            continue
+        names = found if not names else names | found
     return names
 
 
 def _changes_schema(ticket: Ticket) -> bool:
+    planned = ticket.planned
+    if planned is not None:
+        return planned.ddl  # type: ignore[no-any-return]
     facts = ticket.facts
     return facts is not None and any(s.statement_class == "ddl" for s in facts.statements)
 
 
 def _guarded_ticket(tickets: list[Ticket | None]) -> Ticket | None:
     """The one ticket whose limits must be enforced, if any (the strictest)."""
+    if len(tickets) == 1:
+        ticket = tickets[0]
+        if ticket is None or (ticket.max_rows is None and ticket.lock_timeout is None):
+            return None
+        return ticket
     guarded_ = [t for t in tickets if t is not None and t.guarded]
     if not guarded_:
         return None
@@ -312,17 +389,23 @@ class GovernedCursorMixin(GovernedCursorBase):
             finally:
                 self._gov_pass = None
         self._gov_prefetch(tickets)
+        guard = _guarded_ticket(tickets)
+        pending = self._gov_expect(tickets) if guard is None else None
         self._gov_pass = plan.admission
         try:
-            with self._guard(tickets):
+            if guard is None:
                 result = super().execute(plan.admission.query, params, **kwargs)  # type: ignore[misc]
+            else:
+                with guarded(self, guard, self._gov()[0]):
+                    result = super().execute(plan.admission.query, params, **kwargs)  # type: ignore[misc]
         except BaseException as exc:
-            self._settle(tickets, exc)
+            self._gov_failed(pending, tickets, exc)
             raise
         finally:
             self._gov_pass = None
-        self._settle(tickets, None)
-        self._gov_resolve_late()
+        if pending is None:
+            self._settle(tickets, None)
+            self._gov_resolve_late()
         return result
 
     def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> None:
@@ -330,22 +413,25 @@ class GovernedCursorMixin(GovernedCursorBase):
             params_seq = list(params_seq)
         plan, tickets = self._admit("executemany", query, params_seq)
         self._gov_prefetch(tickets)
+        pending = None if kwargs.get("returning") else self._gov_expect(tickets, len(params_seq))
         self._gov_pass = plan.admission
         try:
             with self._guard(tickets):
                 super().executemany(plan.admission.query, params_seq, **kwargs)  # type: ignore[misc]
         except BaseException as exc:
-            self._settle(tickets, exc)
+            self._gov_failed(pending, tickets, exc)
             raise
         finally:
             self._gov_pass = None
-        self._settle(tickets, None)
+        if pending is None:
+            self._settle(tickets, None)
 
     def stream(self, query: Any, params: Any = None, **kwargs: Any) -> Iterator[Any]:
         plan, tickets = self._admit("stream", query, params)
         self._refuse_guarded_stream(tickets)
         self._gov_prefetch(tickets)
         error: BaseException | None = None
+        running = self._gov_running(tickets)
         self._gov_pass = plan.admission
         try:
             yield from super().stream(plan.admission.query, params, **kwargs)  # type: ignore[misc]
@@ -356,7 +442,7 @@ class GovernedCursorMixin(GovernedCursorBase):
             raise
         finally:
             self._gov_pass = None
-            self._settle(tickets, error)
+            self._gov_done(running, tickets, error)
 
     def fetchall(self) -> list[Any]:
         """psycopg's ``fetchall``; a result that needs masking is masked in one pass."""
@@ -378,6 +464,7 @@ class GovernedCursorMixin(GovernedCursorBase):
         plan, tickets = self._admit("copy", statement, params)
         self._gov_prefetch(tickets)
         error: BaseException | None = None
+        running = self._gov_running(tickets)
         self._gov_pass = plan.admission
         try:
             with self._guard(tickets):
@@ -411,7 +498,7 @@ class GovernedCursorMixin(GovernedCursorBase):
             raise
         finally:
             self._gov_pass = None
-            self._settle(tickets, error)
+            self._gov_done(running, tickets, error)
 
 
 class GovernedServerCursorMixin(WireCheckedServer, GovernedCursorMixin):

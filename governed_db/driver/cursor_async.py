@@ -15,7 +15,12 @@ from governed_db.driver.copy_out import (
     copy_in_memory,
     copy_out_plan,
 )
-from governed_db.driver.cursor import _NOTHING_TO_SETTLE, GovernedCursorBase, _table_names
+from governed_db.driver.cursor import (
+    _NOTHING_TO_SETTLE,
+    GovernedCursorBase,
+    _guarded_ticket,
+    _table_names,
+)
 from governed_db.driver.wire import WireCheckedServer
 
 __all__ = [
@@ -46,17 +51,19 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
             finally:
                 self._gov_pass = None
         await self._gov_prefetch_async(tickets)
+        pending = self._gov_expect(tickets) if _guarded_ticket(tickets) is None else None
         self._gov_pass = plan.admission
         try:
             async with self._guard_async(tickets):
                 result = await super().execute(plan.admission.query, params, **kwargs)  # type: ignore[misc]
         except BaseException as exc:
-            self._settle(tickets, exc)
+            self._gov_failed(pending, tickets, exc)
             raise
         finally:
             self._gov_pass = None
-        self._settle(tickets, None)
-        await self._gov_resolve_late_async()
+        if pending is None:
+            self._settle(tickets, None)
+            await self._gov_resolve_late_async()
         return result
 
     async def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> None:
@@ -64,22 +71,25 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
             params_seq = list(params_seq)
         plan, tickets = await self._admit_async("executemany", query, params_seq)
         await self._gov_prefetch_async(tickets)
+        pending = None if kwargs.get("returning") else self._gov_expect(tickets, len(params_seq))
         self._gov_pass = plan.admission
         try:
             async with self._guard_async(tickets):
                 await super().executemany(plan.admission.query, params_seq, **kwargs)  # type: ignore[misc]
         except BaseException as exc:
-            self._settle(tickets, exc)
+            self._gov_failed(pending, tickets, exc)
             raise
         finally:
             self._gov_pass = None
-        self._settle(tickets, None)
+        if pending is None:
+            self._settle(tickets, None)
 
     async def stream(self, query: Any, params: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
         plan, tickets = await self._admit_async("stream", query, params)
         self._refuse_guarded_stream(tickets)
         await self._gov_prefetch_async(tickets)
         error: BaseException | None = None
+        running = self._gov_running(tickets)
         self._gov_pass = plan.admission
         try:
             async for row in super().stream(plan.admission.query, params, **kwargs):  # type: ignore[misc]
@@ -91,7 +101,7 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
             raise
         finally:
             self._gov_pass = None
-            self._settle(tickets, error)
+            self._gov_done(running, tickets, error)
 
     async def fetchall(self) -> list[Any]:
         """psycopg's ``fetchall``; a result that needs masking is masked in one pass."""
@@ -113,6 +123,7 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
         plan, tickets = await self._admit_async("copy", statement, params)
         await self._gov_prefetch_async(tickets)
         error: BaseException | None = None
+        running = self._gov_running(tickets)
         self._gov_pass = plan.admission
         try:
             async with self._guard_async(tickets):
@@ -146,7 +157,7 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
             raise
         finally:
             self._gov_pass = None
-            self._settle(tickets, error)
+            self._gov_done(running, tickets, error)
 
 
 class AsyncGovernedServerCursorMixin(WireCheckedServer, AsyncGovernedCursorMixin):

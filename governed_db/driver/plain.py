@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import pq
 
 from governed_db.driver.admission import plan_call
+from governed_db.driver.pipelined import Pending
 from governed_db.driver.session_state import check_session_state
 from governed_db.driver.wire import WireChecked, refuse
 from governed_db.errors import GovernanceError
@@ -62,16 +63,51 @@ class PlainCall:
         if state is not None and state[0].masks and owner.pgresult is not None:
             owner._make_row = state[0].shape_rows(owner, owner._make_row)
 
-    def settle(self, conn: Any, error: BaseException | None) -> None:
-        """Report how it ended to the governor."""
+    def expect(self, conn: Any) -> Pending | None:
+        """In pipeline mode, settle (and mask) when the result arrives; None outside one."""
+        pipeline = conn._pipeline
+        if pipeline is None or not any(t is not None for t in self.tickets):
+            return None
+
+        def arrived(error: BaseException | None, rowcount: int, rows: int | None) -> None:
+            self.settle(conn, error, (rowcount, rows))
+            if error is None:
+                self.shape(conn)
+
+        return conn._gov_pipelined.expect(self.owner, arrived)  # type: ignore[no-any-return]
+
+    def failed(self, conn: Any, pending: Pending | None, error: BaseException) -> None:
+        """Settle a statement that raised ``error``, unless it is queued in the pipeline."""
+        if pending is None:
+            self.settle(conn, error)
+            return
+        pipeline = conn._pipeline
+        owner = self.owner
+        queued = pipeline is not None and any(
+            q is not None and q[0] is owner for q in pipeline.result_queue
+        )
+        if not queued and conn._gov_pipelined.withdraw(pending):
+            self.settle(conn, error)
+
+    def settle(
+        self,
+        conn: Any,
+        error: BaseException | None,
+        counts: tuple[int, int | None] | None = None,
+    ) -> None:
+        """Report how it ended to the governor (``counts``: rowcount, rows, if not the cursor's)."""
         state = conn._gov_state
         if state is None:
             return
-        res = self.owner.pgresult
-        rows = res.ntuples if res is not None and res.status == _TUPLES_OK else None
+        if counts is None:
+            res = self.owner.pgresult
+            rows = res.ntuples if res is not None and res.status == _TUPLES_OK else None
+            rowcount = self.owner.rowcount
+        else:
+            rowcount, rows = counts
         for ticket in self.tickets:
             if ticket is not None:
-                state[0].settle(ticket, self.owner.rowcount, error, rows)
+                state[0].settle(ticket, rowcount, error, rows)
 
 
 def check_wait(conn: Any, gen: Generator[Any, Any, Any]) -> PlainCall | None:
