@@ -88,9 +88,59 @@ def _rebuild_violation(
 
 
 class ApprovalRequired(PolicyViolation):
-    """The statement may run only once an approver has granted it."""
+    """The statement may run only once an approver has granted it.
+
+    ``approval_id`` names the pending request (None when the policy lists no
+    approvers) and ``approve_command`` is the exact CLI line an approver runs.
+    """
 
     __module__ = "governed_db"
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        rule_id: str,
+        hint: str = "",
+        statement: str = "",
+        facts: Any = None,
+        approval_id: str | None = None,
+        approve_command: str | None = None,
+    ) -> None:
+        super().__init__(reason, rule_id=rule_id, hint=hint, statement=statement, facts=facts)
+        self.approval_id = approval_id
+        self.approve_command = approve_command
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_approval,
+            (
+                self.reason,
+                self.rule_id,
+                self.hint,
+                self.statement,
+                self.approval_id,
+                self.approve_command,
+            ),
+        )
+
+
+def _rebuild_approval(
+    reason: str,
+    rule_id: str,
+    hint: str,
+    statement: str,
+    approval_id: str | None,
+    approve_command: str | None,
+) -> ApprovalRequired:
+    return ApprovalRequired(
+        reason,
+        rule_id=rule_id,
+        hint=hint,
+        statement=statement,
+        approval_id=approval_id,
+        approve_command=approve_command,
+    )
 
 
 class BlastRadiusExceeded(PolicyViolation):

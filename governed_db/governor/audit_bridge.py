@@ -128,10 +128,11 @@ class AuditBridge:
         params: Any,
         facts: Facts,
         decision: Decision,
+        approval_id: str | None = None,
     ) -> IntentRef:
         """Write-ahead record; raises AuditError when fail_closed and it is not durable."""
         ref: IntentRef = self._statement(
-            self.trail.intent, session, identity, query, params, facts, decision
+            self.trail.intent, session, identity, query, params, facts, decision, approval_id
         )
         return ref
 
@@ -143,9 +144,12 @@ class AuditBridge:
         params: Any,
         facts: Facts,
         decision: Decision,
+        approval_id: str | None = None,
     ) -> None:
         """The decision-only record of a refused statement."""
-        self._statement(self.trail.refused, session, identity, query, params, facts, decision)
+        self._statement(
+            self.trail.refused, session, identity, query, params, facts, decision, approval_id
+        )
 
     def _statement(
         self,
@@ -156,8 +160,12 @@ class AuditBridge:
         params: Any,
         facts: Facts,
         decision: Decision,
+        approval_id: str | None = None,
     ) -> Any:
         _, _, prepared, normalized, role = self._fields_for(facts, decision)
+        if approval_id is not None:  # not cached: one record per approval
+            fields = decision_fields(decision, approval_id)
+            prepared = self.trail.prepare(facts_fields(facts), fields)
         literal_params = False
         if type(params) is ClientMerged:
             # The values are literals in the text: record them only where parameters are.

@@ -14,6 +14,7 @@ from typing import Any
 
 from governed_db.audit import AuditTrail
 from governed_db.errors import BlastRadiusExceeded, GovernanceError, PolicyViolation
+from governed_db.governor.approval_gate import ApprovalGate
 from governed_db.governor.audit_bridge import AuditBridge
 from governed_db.governor.base import (
     Call,
@@ -61,6 +62,7 @@ class PolicyGovernor(Governor):
     """
 
     __slots__ = (
+        "_approvals",
         "_audit",
         "_cache",
         "_contexts",
@@ -81,6 +83,7 @@ class PolicyGovernor(Governor):
     _contexts: dict[tuple[str, Identity], Context]
     _hot: dict[tuple[str, str, Identity], Planned]
     _masking: MaskingGate
+    _approvals: ApprovalGate
 
     masks = True
 
@@ -110,6 +113,7 @@ class PolicyGovernor(Governor):
         # hold until the policy changes (not timed, no estimate).
         set_(self, "_hot", {})
         set_(self, "_masking", MaskingGate(policy))
+        set_(self, "_approvals", ApprovalGate(policy))
         if environment is not None:
             policy.environment_for(environment)  # an unknown name fails at connect
 
@@ -221,6 +225,10 @@ class PolicyGovernor(Governor):
         audit = self._audit
         if planned.writes and session.masked and not decision.refuses:
             decision = self._masked_write(session, facts, query, params) or decision
+        if decision.action == "require_approval" and self._approvals.configured:
+            ticket = self._approved(call, identity, facts, decision, estimated_rows, lock_timeout)
+            ticket.session_changes = changes
+            return ticket
         if decision.refuses:
             if audit is not None:
                 audit.refused(session, identity, query, params, facts, decision)
@@ -233,6 +241,49 @@ class PolicyGovernor(Governor):
         ticket.planned = planned
         if audit is not None:
             ticket.ref = audit.intent(session, identity, query, params, facts, decision)
+        return ticket
+
+    def _approved(
+        self,
+        call: Call,
+        identity: Identity,
+        facts: Facts,
+        decision: Decision,
+        estimated_rows: int | None,
+        lock_timeout: str | None,
+    ) -> Ticket:
+        """A ticket under a signed grant (``approval_gate``), or raise ApprovalRequired."""
+        session, query, params = call.session, call.query, call.params
+        gate, audit = self._approvals, self._audit
+        if estimated_rows is None and gate.wants_estimate(facts):
+            raise EstimateNeeded
+        blocked = self._masked_write(session, facts, query, params) if session.masked else None
+        try:
+            if blocked is not None:
+                raise violation(blocked, query, facts)
+            grant = gate.settle(identity, query, params, facts, decision, estimated_rows)
+            if grant.max_rows is not None and _ends_transactions(facts):
+                raise PolicyViolation(
+                    "an approval's row limit applies to this statement, and it also commits, "
+                    "rolls back or sets savepoints, which would take the changes out of reach",
+                    rule_id="row-limit-unenforceable",
+                    hint="Run the transaction control separately.",
+                    statement=query,
+                )
+        except (GovernanceError, PolicyViolation) as exc:
+            if audit is not None:
+                approval_id = getattr(exc, "approval_id", None)
+                audit.refused(
+                    session, identity, query, params, facts, blocked or decision, approval_id
+                )
+            raise
+        allowed = grant.decision(decision)
+        ticket = Ticket(call, decision=allowed, max_rows=grant.max_rows, lock_timeout=lock_timeout)
+        ticket.facts = facts
+        if audit is not None:
+            ticket.ref = audit.intent(
+                session, identity, query, params, facts, allowed, grant.approval_id
+            )
         return ticket
 
     def _masked_write(
@@ -316,6 +367,8 @@ class PolicyGovernor(Governor):
             if cache:
                 self.cache.put(query, context, decision)
             return decision
+        if estimated_rows < 0 and not self.policy.needs_estimate(facts, context):
+            return decide(self.policy, facts, context)  # asked for an approval request only
         if estimated_rows < 0:
             # A rule depends on the size and the planner could not say: fail closed.
             primary = facts.primary

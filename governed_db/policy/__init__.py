@@ -10,6 +10,14 @@ This room imports only ``governed_db.sql``, ``governed_db.identity``, ``governed
 (to check masking rules at load time) and ``governed_db.errors``.
 """
 
+from governed_db.policy.approvals_section import (
+    ApprovalRule,
+    ApprovalsSection,
+    Approver,
+    AutoApproval,
+    StoreConfig,
+    public_key_from_text,
+)
 from governed_db.policy.decide import DecisionCache, decide, decide_each
 from governed_db.policy.document import ActorGroup, ActorMatcher, Environment, EnvMatcher, Policy
 from governed_db.policy.loader import POLICY_ENV_VAR, baseline, load_policy
@@ -36,6 +44,10 @@ __all__ = [
     "POLICY_ENV_VAR",
     "ActorGroup",
     "ActorMatcher",
+    "ApprovalRule",
+    "ApprovalsSection",
+    "Approver",
+    "AutoApproval",
     "Conditions",
     "Context",
     "Decision",
@@ -49,11 +61,13 @@ __all__ = [
     "MaskingSelection",
     "Policy",
     "Rule",
+    "StoreConfig",
     "Threshold",
     "TimeWindow",
     "baseline",
     "decide",
     "decide_each",
     "load_policy",
+    "public_key_from_text",
     "violation",
 ]

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from governed_db.errors import PolicyError
+from governed_db.policy.approvals_section import ApprovalsSection
 from governed_db.policy.masking_section import MaskingRule, MaskingSection, MaskingSelection
 from governed_db.policy.model import Context, GlobSet, Limits, Rule
 
@@ -125,6 +126,9 @@ class Policy:
     source: str = "<mapping>"
     description: str = ""
     masking: MaskingSection = field(default_factory=_baseline_masking)
+    approvals: ApprovalsSection = field(default_factory=ApprovalsSection)
+    #: SHA-256 of the policy document (approvals may be pinned to it).
+    digest: str = ""
     uses_time: bool = field(init=False, default=False)
     uses_estimates: bool = field(init=False, default=False)
     _groups: dict[Identity | None, frozenset[str]] = field(
@@ -172,6 +176,10 @@ class Policy:
             if any(m.matches(values) for m in env.match):
                 return env.name
         return self.default_environment
+
+    def rule(self, rule_id: str | None) -> Rule | None:
+        """The rule with this id, or None."""
+        return next((r for r in self.rules if r.id == rule_id), None)
 
     def limits_for(self, environment: str) -> Limits:
         """The limits for ``environment`` (the default limits if it has none of its own)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -13,10 +15,11 @@ from typing import Any
 
 from governed_db.errors import PolicyError
 from governed_db.identity import KINDS
+from governed_db.policy.approvals_section import approval_rule_parser, parse_approvals
 from governed_db.policy.document import ActorGroup, ActorMatcher, Environment, EnvMatcher, Policy
 from governed_db.policy.masking_section import parse_masking
 from governed_db.policy.model import MODES, GlobSet, Limits
-from governed_db.policy.rules import parse_rules
+from governed_db.policy.rules import parse_rules, parse_time_window
 from governed_db.policy.schema import Field, Reader, parse_duration, parse_glob_list
 from governed_db.policy.yaml_lines import EnvStr, LineDict, LineList, env_value, load_yaml
 
@@ -97,7 +100,9 @@ def parse_policy(document: Any, source: str) -> Policy:
     envs, default_env = r.map("environments", _environments) or ((), "default")
     env_names = frozenset(e.name for e in envs) | {default_env}
     actors = r.map("actors", _actors) or ()
-    rules = parse_rules(r.require("guardrails"), env_names, [g.name for g in actors])
+    approvals = parse_approvals(r.field("approvals"))
+    approval = approval_rule_parser(approvals, [g.name for g in actors], parse_time_window)
+    rules = parse_rules(r.require("guardrails"), env_names, [g.name for g in actors], approval)
     default_limits, limits = r.map("limits", lambda f: _limits(f, env_names)) or (Limits(), {})
     audit = r.map("audit", _audit) or MappingProxyType({})
     extends = None if source == BASELINE_SOURCE else baseline().masking
@@ -116,7 +121,15 @@ def parse_policy(document: Any, source: str) -> Policy:
         source=source,
         description=description,
         masking=masking,
+        approvals=approvals,
+        digest=_digest(document),
     )
+
+
+def _digest(document: Any) -> str:
+    """SHA-256 over the validated document's canonical JSON (``approvals`` pin it)."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _name(item: Field, name: str, what: str) -> str:

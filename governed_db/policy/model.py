@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from governed_db.errors import ApprovalRequired, PolicyViolation
 
@@ -296,6 +296,8 @@ class Rule:
     hint: str = ""
     description: str = ""
     line: int | None = None
+    #: For ``require_approval``: how it is granted (an ``ApprovalRule``; None = defaults).
+    approval: Any = None
 
 
 def _ms(seconds: float | None) -> int | None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from governed_db.identity import KINDS
@@ -19,7 +20,14 @@ from governed_db.sql import (
     STATEMENT_CLASSES,
 )
 
-__all__ = ["CONDITION_KEYS", "PERMISSIVE", "PLACEHOLDERS", "parse_conditions", "parse_rules"]
+__all__ = [
+    "CONDITION_KEYS",
+    "PERMISSIVE",
+    "PLACEHOLDERS",
+    "parse_conditions",
+    "parse_rules",
+    "parse_time_window",
+]
 
 #: Placeholders a rule's ``message`` and ``hint`` may use.
 PLACEHOLDERS = frozenset(
@@ -84,14 +92,20 @@ _HHMM = re.compile(r"([01]?\d|2[0-4]):([0-5]\d)")
 
 
 def parse_rules(
-    item: Field, environments: Collection[str], actor_groups: Collection[str]
+    item: Field,
+    environments: Collection[str],
+    actor_groups: Collection[str],
+    approval: Callable[[Field], Any] | None = None,
 ) -> tuple[Rule, ...]:
-    """Every rule of ``guardrails``, in order; rule ids must be unique."""
+    """Every rule of ``guardrails``, in order; rule ids must be unique.
+
+    ``approval`` parses a ``require_approval`` rule's ``approval`` block.
+    """
     operations = OPERATIONS
     rules: list[Rule] = []
     first_line: dict[str, int | None] = {}
     for one in item.items():
-        rule = _rule(one, environments, actor_groups, operations)
+        rule = _rule(one, environments, actor_groups, operations, approval)
         if rule.id in first_line:
             one.fail(f"duplicate rule id {rule.id!r} (first at line {first_line[rule.id]})")
         first_line[rule.id] = one.line
@@ -104,6 +118,7 @@ def _rule(
     environments: Collection[str],
     actor_groups: Collection[str],
     operations: frozenset[str],
+    approval: Callable[[Field], Any] | None = None,
 ) -> Rule:
     r = item.reader()
     id_field = r.require("id")
@@ -122,8 +137,12 @@ def _rule(
     message = r.map("message", _template) or ""
     hint = r.map("hint", _template) or ""
     description = r.get("description", str, "")
+    granted = r.field("approval")
+    if granted is not None and (action != "require_approval" or approval is None):
+        granted.fail("'approval' applies only to rules whose action is require_approval")
+    approval_rule = approval(granted) if granted is not None and approval is not None else None
     r.finish()
-    return Rule(rule_id, action, when, message, hint, description, item.line)
+    return Rule(rule_id, action, when, message, hint, description, item.line, approval_rule)
 
 
 def _template(item: Field) -> str:
@@ -238,6 +257,11 @@ def _threshold(item: Field) -> Threshold:
     if all(v is None for v in bounds.values()):
         item.fail("give at least one of gt, gte, lt, lte (e.g. {gt: 10000})")
     return Threshold(**bounds)
+
+
+def parse_time_window(item: Field) -> TimeWindow:
+    """A ``time`` mapping (days, hours, timezone, outside) as a ``TimeWindow``."""
+    return _time_window(item)
 
 
 def _time_window(item: Field) -> TimeWindow:
