@@ -37,7 +37,7 @@ from governed_db.approvals.store import (
     StoredApproval,
 )
 from governed_db.approvals.stores import default_root, open_store
-from governed_db.approvals.verdict import STATES, Verdict, is_requester, judge
+from governed_db.approvals.verdict import STATES, Verdict, approval_rule, is_requester, judge
 from governed_db.approvals.webhook import payload as webhook_payload
 from governed_db.approvals.webhook import post as post_webhook
 
@@ -52,6 +52,7 @@ __all__ = [
     "SignedDecision",
     "StoredApproval",
     "Verdict",
+    "approval_rule",
     "binding_key",
     "default_root",
     "init_approver_key",

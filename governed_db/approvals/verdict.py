@@ -17,9 +17,19 @@ from typing import Any
 from governed_db.approvals.binding import ApprovalRequest
 from governed_db.approvals.decisions import SignedDecision
 from governed_db.approvals.store import StoredApproval
-from governed_db.policy import ApprovalRule, ApprovalsSection, Approver
+from governed_db.policy import ApprovalRule, ApprovalsSection, Approver, Policy
 
-__all__ = ["Verdict", "is_requester", "judge"]
+__all__ = ["Verdict", "approval_rule", "is_requester", "judge"]
+
+_DEFAULT = ApprovalRule()
+
+
+def approval_rule(policy: Policy, rule_id: str | None) -> ApprovalRule:
+    """The ``approval`` settings of rule ``rule_id`` (the defaults if it has none)."""
+    found = policy.rule(rule_id)
+    approval = found.approval if found is not None else None
+    return approval if isinstance(approval, ApprovalRule) else _DEFAULT
+
 
 #: States of a request, as ``Verdict.state`` and the CLI show them.
 STATES = ("pending", "granted", "denied", "revoked", "expired", "used")

@@ -1,4 +1,8 @@
-"""``governed-db keys``: create, rotate, show and export the audit signing key."""
+"""``governed-db keys``: create, rotate, show and export the audit signing key.
+
+``keys init --approver NAME`` instead makes an approver's key (for signing
+approval decisions) and prints the line to paste into the policy.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from governed_db.approvals import init_approver_key, public_text
 from governed_db.audit import keys
 from governed_db.cli.errors import one_line_errors
-from governed_db.errors import AuditError
+from governed_db.errors import AuditError, GovernanceError
 
 __all__ = ["register"]
 
-_guard = one_line_errors("keys", AuditError, OSError)
+_guard = one_line_errors("keys", AuditError, GovernanceError, OSError)
 
 
 def register(subparsers: Any) -> None:
@@ -38,6 +43,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="replace an existing key; its public key is kept so old records verify",
     )
+    p.add_argument(
+        "--approver",
+        metavar="NAME",
+        help="make approver NAME's key for signing approval decisions instead "
+        "(keyring user approver:NAME, or <config>/approvers/NAME.key)",
+    )
     p.set_defaults(func=_guard(init_cmd))
 
     p = sub.add_parser("export-public", help="print the signing key's public key (PEM)")
@@ -51,6 +62,8 @@ def register(subparsers: Any) -> None:
 
 def init_cmd(args: argparse.Namespace) -> int:
     """``keys init``."""
+    if args.approver:
+        return _init_approver(args)
     signer, where = keys.init_key(store=args.store, key_file=args.key_file, rotate=args.rotate)
     print(f"created signing key {signer.kid}")
     print(f"  private key: {where}")
@@ -93,4 +106,16 @@ def status_cmd(args: argparse.Namespace) -> int:
         print("signing key: none; audit records will not be signed. Run `governed-db keys init`.")
         return 1
     print(f"signing key: {signer.kid} from {signer.source}")
+    return 0
+
+
+def _init_approver(args: argparse.Namespace) -> int:
+    name = args.approver
+    key, where = init_approver_key(
+        name, store=args.store, key_file=args.key_file, rotate=args.rotate
+    )
+    print(f"created approver key for {name}")
+    print(f"  private key: {where}")
+    print("Paste this under approvals.approvers in the policy:")
+    print(f'  {name}: {{key: "{public_text(key)}"}}')
     return 0

@@ -14,16 +14,16 @@ from collections.abc import Sequence
 import psycopg
 
 import governed_db
-from governed_db.cli import audit_cmd, check_cmd, demo_cmd, keys_cmd, policy_cmd
+from governed_db.cli import approvals_cmd, audit_cmd, check_cmd, demo_cmd, keys_cmd, policy_cmd
 
-_FAMILIES = (demo_cmd, policy_cmd, check_cmd, audit_cmd, keys_cmd)
+_FAMILIES = (demo_cmd, policy_cmd, check_cmd, audit_cmd, keys_cmd, approvals_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="governed-db",
-        description="Database governance inside the driver: guardrails, masking, audit.",
+        description="Database governance inside the driver: guardrails, masking, approvals, audit.",
     )
     parser.add_argument("--version", action="version", version=governed_db.__version__)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -26,6 +26,7 @@ from governed_db.approvals import (
     ApprovalStore,
     StoredApproval,
     Verdict,
+    approval_rule,
     binding_key,
     judge,
     load_params_key,
@@ -44,7 +45,6 @@ from governed_db.sql import Facts
 
 __all__ = ["ApprovalGate", "Grant"]
 
-_DEFAULT = ApprovalRule()
 _POLL_SECONDS = 0.2
 #: Operations EXPLAIN can estimate (the estimate is asked for only on the approval path).
 ESTIMABLE = frozenset({"select", "insert", "update", "delete", "merge"})
@@ -105,9 +105,7 @@ class ApprovalGate:
 
     def rule(self, decision: Decision) -> ApprovalRule:
         """The approval settings of the rule that decided (the defaults if it has none)."""
-        found = self._policy.rule(decision.rule_id)
-        approval = found.approval if found is not None else None
-        return approval if isinstance(approval, ApprovalRule) else _DEFAULT
+        return approval_rule(self._policy, decision.rule_id)
 
     def approve_command(self, approval_id: str) -> str:
         """The exact command an approver runs."""

@@ -141,3 +141,41 @@ def count(dsn: str) -> int:
     with psycopg.connect(dsn) as conn:
         row = conn.execute("select count(*) from orders").fetchone()
         return int(row[0]) if row else -1
+
+
+def write_key(home: Path, name: str, key: Ed25519PrivateKey) -> Path:
+    """Put ``name``'s private key where the CLI looks for it (``<home>/approvers/NAME.key``)."""
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+
+    raw = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    path = home / "approvers" / f"{name}.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(base64.b64encode(raw).decode())
+    return path
+
+
+def cli(home: Path, *args: str, stdin: Any = None) -> Any:
+    """Run ``governed-db ARGS`` in a real subprocess with this test's home."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVERNED_DB_")}
+    env["GOVERNED_DB_HOME"] = str(home)
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "governed_db.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=stdin if stdin is not None else subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
