@@ -12,7 +12,7 @@ from governed_db.approvals.pg_store import PostgresStore
 from governed_db.approvals.store import ApprovalStore
 from governed_db.policy import StoreConfig
 
-__all__ = ["default_root", "open_store"]
+__all__ = ["close_all", "default_root", "open_store"]
 
 _lock = threading.Lock()
 _open: dict[tuple[str, str], ApprovalStore] = {}
@@ -35,3 +35,12 @@ def open_store(config: StoreConfig, environ: Mapping[str, str] | None = None) ->
             found = PostgresStore(key[1]) if key[0] == "postgres" else FileStore(key[1])
             _open[key] = found
         return found
+
+
+def close_all() -> None:
+    """Close and forget every store opened so far (tests; before a fork)."""
+    with _lock:
+        stores = list(_open.values())
+        _open.clear()
+    for store in stores:
+        store.close()

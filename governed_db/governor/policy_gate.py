@@ -272,10 +272,9 @@ class PolicyGovernor(Governor):
                 )
         except (GovernanceError, PolicyViolation) as exc:
             if audit is not None:
+                said = blocked or replace(decision, reason=exc.reason, hint=exc.hint)
                 approval_id = getattr(exc, "approval_id", None)
-                audit.refused(
-                    session, identity, query, params, facts, blocked or decision, approval_id
-                )
+                audit.refused(session, identity, query, params, facts, said, approval_id)
             raise
         allowed = grant.decision(decision)
         ticket = Ticket(call, decision=allowed, max_rows=grant.max_rows, lock_timeout=lock_timeout)
