@@ -225,11 +225,13 @@ class PolicyGovernor(Governor):
         audit = self._audit
         if planned.writes and session.masked and not decision.refuses:
             decision = self._masked_write(session, facts, query, params) or decision
-        if decision.action == "require_approval" and self._approvals.configured:
-            ticket = self._approved(call, identity, facts, decision, estimated_rows, lock_timeout)
-            ticket.session_changes = changes
-            return ticket
         if decision.refuses:
+            if decision.action == "require_approval" and self._approvals.configured:
+                ticket = self._approved(
+                    call, identity, facts, decision, estimated_rows, lock_timeout
+                )
+                ticket.session_changes = changes
+                return ticket
             if audit is not None:
                 audit.refused(session, identity, query, params, facts, decision)
             raise violation(decision, query, facts)
