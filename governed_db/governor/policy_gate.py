@@ -26,7 +26,8 @@ from governed_db.governor.base import (
     Ticket,
 )
 from governed_db.governor.masking_gate import MaskingGate
-from governed_db.governor.planned import Planned
+from governed_db.governor.planned import Planned, row_limit_unenforceable
+from governed_db.governor.planned import _ends_transactions as ends_transactions
 from governed_db.governor.session_rules import Changes, apply, hard_rule, with_prepared
 from governed_db.identity import Identity, current_identity
 from governed_db.masking import MaskedValues
@@ -228,7 +229,7 @@ class PolicyGovernor(Governor):
         if decision.refuses:
             if decision.action == "require_approval" and self._approvals.configured:
                 ticket = self._approved(
-                    call, identity, facts, decision, estimated_rows, lock_timeout
+                    call, identity, facts, decision, estimated_rows, planned.lock_timeout
                 )
                 ticket.session_changes = changes
                 return ticket
@@ -264,14 +265,8 @@ class PolicyGovernor(Governor):
             if blocked is not None:
                 raise violation(blocked, query, facts)
             grant = gate.settle(identity, query, params, facts, decision, estimated_rows)
-            if grant.max_rows is not None and _ends_transactions(facts):
-                raise PolicyViolation(
-                    "an approval's row limit applies to this statement, and it also commits, "
-                    "rolls back or sets savepoints, which would take the changes out of reach",
-                    rule_id="row-limit-unenforceable",
-                    hint="Run the transaction control separately.",
-                    statement=query,
-                )
+            if grant.max_rows is not None and ends_transactions(facts):
+                raise violation(row_limit_unenforceable(session.environment), query, facts)
         except (GovernanceError, PolicyViolation) as exc:
             if audit is not None:
                 said = blocked or replace(decision, reason=exc.reason, hint=exc.hint)
