@@ -56,7 +56,6 @@ _NO_GUARD: nullcontext[None] = nullcontext()
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _BAD = pq.ConnStatus.BAD
 _SCS = b"standard_conforming_strings"
-_NOTHING_TO_SETTLE: list[Any] = [None]
 _ENC = b"client_encoding"
 
 
@@ -382,7 +381,7 @@ class GovernedCursorMixin(GovernedCursorBase):
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         plan, tickets = self._admit(self._gov_execute_method, query, params)
-        if tickets == _NOTHING_TO_SETTLE:  # a gate with nothing to guard, settle or mask
+        if len(tickets) == 1 and tickets[0] is None:  # a gate with nothing to guard or settle
             self._gov_pass = plan.admission
             try:
                 return super().execute(plan.admission.query, params, **kwargs)  # type: ignore[misc]

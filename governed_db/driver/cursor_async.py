@@ -16,7 +16,6 @@ from governed_db.driver.copy_out import (
     copy_out_plan,
 )
 from governed_db.driver.cursor import (
-    _NOTHING_TO_SETTLE,
     GovernedCursorBase,
     _guarded_ticket,
     _table_names,
@@ -44,7 +43,7 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
 
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         plan, tickets = await self._admit_async(self._gov_execute_method, query, params)
-        if tickets == _NOTHING_TO_SETTLE:  # a gate with nothing to guard, settle or mask
+        if len(tickets) == 1 and tickets[0] is None:  # a gate with nothing to guard or settle
             self._gov_pass = plan.admission
             try:
                 return await super().execute(plan.admission.query, params, **kwargs)  # type: ignore[misc]

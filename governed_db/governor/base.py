@@ -69,6 +69,8 @@ class Session:
     prepared: dict[str, Any] = field(default_factory=dict)
     #: The masked values this connection emitted (for refusing masked-value writes).
     masked: Any = None
+    #: The governor's decided statements for this session's own identity, by query text.
+    plans: dict[str, Any] = field(default_factory=dict)
 
 
 class Call(NamedTuple):

@@ -13,7 +13,7 @@ from governed_db.governor.session_rules import dynamic
 from governed_db.policy import Decision
 from governed_db.sql import Facts
 
-__all__ = ["Planned", "row_limit_unenforceable"]
+__all__ = ["Planned", "ends_transactions", "row_limit_unenforceable"]
 
 
 class Planned:
@@ -24,6 +24,7 @@ class Planned:
         "decision",
         "dynamic",
         "facts",
+        "hot",
         "lock_timeout",
         "max_rows",
         "refuses",
@@ -34,7 +35,7 @@ class Planned:
     def __init__(
         self, decision: Decision, facts: Facts, max_rows: int | None, lock_timeout: str | None
     ) -> None:
-        if max_rows is not None and not decision.refuses and _ends_transactions(facts):
+        if max_rows is not None and not decision.refuses and ends_transactions(facts):
             decision = row_limit_unenforceable(decision.environment)
         self.decision = decision
         self.facts = facts
@@ -50,9 +51,12 @@ class Planned:
         self.dynamic = dynamic(facts)
         #: Whether it changes the schema (the connection's catalog is then stale).
         self.ddl = any(s.statement_class == "ddl" for s in facts.statements)
+        #: Whether the decision holds until the policy changes (so it may be reused).
+        self.hot = False
 
 
-def _ends_transactions(facts: Facts) -> bool:
+def ends_transactions(facts: Facts) -> bool:
+    """Whether a statement commits, rolls back or sets savepoints."""
     return any("transaction" in s.effects for s in facts.statements)
 
 

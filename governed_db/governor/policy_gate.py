@@ -26,8 +26,7 @@ from governed_db.governor.base import (
     Ticket,
 )
 from governed_db.governor.masking_gate import MaskingGate
-from governed_db.governor.planned import Planned, row_limit_unenforceable
-from governed_db.governor.planned import _ends_transactions as ends_transactions
+from governed_db.governor.planned import Planned, ends_transactions, row_limit_unenforceable
 from governed_db.governor.session_rules import Changes, apply, hard_rule, with_prepared
 from governed_db.identity import Identity, current_identity
 from governed_db.masking import MaskedValues
@@ -35,6 +34,9 @@ from governed_db.policy import Context, Decision, DecisionCache, Policy, decide,
 from governed_db.sql import Facts, analyze
 
 __all__ = ["PolicyGovernor"]
+
+#: Decided statements kept per session (its own identity), before the cache starts over.
+_SESSION_PLANS = 512
 
 #: Operations whose affected rows count against ``max_rows_affected``.
 BLAST_RADIUS_OPERATIONS = frozenset({"update", "delete", "merge"})
@@ -202,36 +204,49 @@ class PolicyGovernor(Governor):
     ) -> Ticket:
         acting = current_identity()
         identity = session.identity
+        planned = None
         if acting is not None:
             try:
                 identity = _acting(session, acting)
             except GovernanceError as exc:
                 self.driver_refused(session, method, query, exc)
                 raise
-        planned = (
-            self._hot.get((query, session.environment, identity))
-            if estimated_rows is None
-            else None
-        )
+        elif estimated_rows is None:
+            planned = session.plans.get(query)  # this session's own identity: one lookup
         if planned is None:
-            planned = self._plan(session.environment, identity, query, estimated_rows)
+            planned = (
+                self._hot.get((query, session.environment, identity))
+                if estimated_rows is None
+                else None
+            )
+            if planned is None:
+                planned = self._plan(session.environment, identity, query, estimated_rows)
+            if acting is None and planned.hot:
+                plans = session.plans
+                if len(plans) >= _SESSION_PLANS:
+                    plans.clear()
+                plans[query] = planned
         decision = planned.decision
         facts = planned.facts
         max_rows = planned.max_rows
+        refuses = planned.refuses
         changes = None
         if planned.dynamic:
             planned, changes = self._prepared(session, identity, facts, estimated_rows)
             decision, facts, max_rows = planned.decision, planned.facts, planned.max_rows
+            refuses = planned.refuses
         call = Call(session, method, query, params, cursor_name)
         audit = self._audit
-        if planned.writes and session.masked and not decision.refuses:
+        if planned.writes and session.masked and not refuses:
             decision = self._masked_write(session, facts, query, params) or decision
-        if decision.refuses:
+            refuses = decision.refuses
+        if refuses:
             if decision.action == "require_approval" and self._approvals.configured:
                 ticket = self._approved(
                     call, identity, facts, decision, estimated_rows, planned.lock_timeout
                 )
                 ticket.session_changes = changes
+                ticket.planned = planned
                 return ticket
             if audit is not None:
                 audit.refused(session, identity, query, params, facts, decision)
@@ -342,6 +357,7 @@ class PolicyGovernor(Governor):
             )
         planned = Planned(decision, facts, *self._limits(facts, environment))
         if decision.cacheable and not decision.timed and estimated_rows is None:
+            planned.hot = True
             if len(self._hot) >= self.cache.maxsize:
                 self._hot.clear()
             self._hot[(query, environment, identity)] = planned
@@ -427,8 +443,9 @@ class PolicyGovernor(Governor):
     ) -> None:
         if ticket.session_changes:
             apply(ticket.call.session.prepared, ticket.session_changes, error is None)
-        if self.audit is not None:
-            self.audit.outcome(ticket, rowcount, error, rows_returned)
+        audit = self._audit
+        if audit is not None:
+            audit.outcome(ticket, rowcount, error, rows_returned)
 
     def exceeded(self, ticket: Ticket, affected: int) -> BaseException:
         facts = analyze(ticket.call.query)
