@@ -8,6 +8,8 @@ that outcome is the statement's own (its rowcount, its error, or "not run").
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +203,34 @@ async def test_async_terminated_backend_ends_the_session(
         await conn.execute("select 'gone' as x")
     assert _kinds(trail, tmp_path)[-1] == "end"
     await conn.close()
+
+
+_EXITS_WITHOUT_CLOSE = """
+import sys
+import governed_db
+from governed_db.audit import AuditTrail, Signer
+
+trail = AuditTrail.from_settings(
+    {"path": sys.argv[2], "durability": "batch"}, signer=Signer.generate()
+)
+conn = governed_db.connect(sys.argv[1], autocommit=True, audit=trail)
+conn.execute("select 'still open at exit' as x").fetchone()
+# no close(): the process just ends
+"""
+
+
+def test_a_session_left_open_at_exit_gets_its_end(pg_dsn: str, tmp_path: Path) -> None:
+    script = tmp_path / "exits.py"
+    script.write_text(_EXITS_WITHOUT_CLOSE)
+    done = subprocess.run(
+        [sys.executable, str(script), pg_dsn, str(tmp_path / "audit")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    kinds = [r["kind"] for r in iter_records(tmp_path / "audit")]
+    assert kinds.count("session") == 1
+    assert kinds.count("end") == 1
+    assert kinds.index("outcome") < kinds.index("end")

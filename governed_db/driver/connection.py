@@ -24,6 +24,7 @@ from governed_db.driver.catalog import Catalog, columns_of
 from governed_db.driver.cursor import Cursor, ServerCursor
 from governed_db.driver.cursor_async import AsyncCursor, AsyncServerCursor
 from governed_db.driver.cursor_factory import governed_class
+from governed_db.driver.open_sessions import forget, track
 from governed_db.driver.pgconn_guard import (
     TRUSTED_GLOBALS,
     GuardedHandle,
@@ -251,12 +252,14 @@ class _GovernedFactories:
         session = governor.open_session(_session_for(self))  # type: ignore[arg-type]
         _apply_settings(self, session.settings)
         self._gov_state = (governor, session)
+        track(self, governor)
 
     async def _gov_attach_async(self, governor: Governor) -> None:
         check_session_state(self.pgconn)
         session = governor.open_session(_session_for(self))  # type: ignore[arg-type]
         await _apply_settings_async(self, session.settings)
         self._gov_state = (governor, session)
+        track(self, governor)
 
     def _gov_detach(self) -> None:
         inflight = self._gov_inflight
@@ -275,6 +278,7 @@ class _GovernedFactories:
         state = self._gov_state
         if state is not None and not self._gov_ended:
             self._gov_ended = True
+            forget(self)
             state[0].close_session(state[1])
 
 
