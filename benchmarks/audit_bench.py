@@ -2,7 +2,9 @@
 
 ``python -m benchmarks.audit_bench`` prints them; ``measurements()`` returns them
 for ``python -m benchmarks``. Targets: ≥ 20k records/s written at
-``durability: batch``, ≥ 50k records/s verified.
+``durability: batch``, ≥ 200k records/s verified (checkpoint-signed trail,
+every line checked to be canonical; the CPU rate is given next to the wall
+rate, as other processes on the machine slow the wall clock).
 
 Write rates are sustained rates: the clock stops when ``flush()`` returns, i.e.
 when every record is in the spool, not when the callers have queued them. The
@@ -30,7 +32,7 @@ from governed_db.audit import (
 )
 
 WRITE_TARGET = 20_000.0
-VERIFY_TARGET = 50_000.0
+VERIFY_TARGET = 200_000.0
 STATEMENT = "UPDATE public.orders SET status = 'shipped', note = 'n' WHERE id = {i}"
 FACTS = {
     "operation": "update",
@@ -113,16 +115,20 @@ def _caller_cost(directory: Path, signer: Signer, pairs: int, *, prepared: bool)
     return statistics.median(costs) / 1000
 
 
-def _verify_rate(directory: Path, signer: Signer) -> tuple[float, int, bool]:
+def _verify_rate(directory: Path, signer: Signer) -> tuple[float, int, bool, float]:
+    """Best wall-clock and CPU rates of three verifications (records/s)."""
     keys = PublicKeys([signer.public_key])
     files = spool_files(directory)
-    best = 0.0
+    best = best_cpu = 0.0
     report = None
     for _ in range(3):
+        cpu = time.process_time()
         report = Verifier(keys).verify(files)
+        cpu = time.process_time() - cpu
         best = max(best, report.records / report.seconds)
+        best_cpu = max(best_cpu, report.records / cpu if cpu else 0.0)
     assert report is not None
-    return best, report.records, report.ok
+    return best, report.records, report.ok, best_cpu
 
 
 def measurements(quick: bool = False) -> list[Measurement]:
@@ -196,7 +202,7 @@ def measurements(quick: bool = False) -> list[Measurement]:
                 detail=f"every {1e6 / every_rate:.1f} µs vs checkpoint {1e6 / batch_rate:.1f} µs",
             )
         )
-        rate, n, ok = _verify_rate(root / "batch", signer)
+        rate, n, ok, cpu_rate = _verify_rate(root / "batch", signer)
         out.append(
             Measurement(
                 "audit verify, checkpoint-signed chain",
@@ -204,10 +210,10 @@ def measurements(quick: bool = False) -> list[Measurement]:
                 "records/s",
                 f"≥ {VERIFY_TARGET:,.0f}",
                 rate >= VERIFY_TARGET and ok,
-                f"{n:,} records",
+                f"{n:,} records; {cpu_rate:,.0f} records per CPU-second",
             )
         )
-        every_verify, n_every, ok_every = _verify_rate(root / "every", signer)
+        every_verify, n_every, ok_every, _ = _verify_rate(root / "every", signer)
         out.append(
             Measurement(
                 "audit verify, every record signed",

@@ -58,7 +58,8 @@ def test_keys_commands(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     assert cli(["keys", "export-public", "-o", str(tmp_path / "pub.pem")]) == 0
     assert (tmp_path / "pub.pem").read_text().startswith("-----BEGIN PUBLIC KEY-----")
     assert cli(["keys", "init", "--rotate"]) == 0
-    assert len(list((home / "public-keys").iterdir())) == 2
+    assert len(list((home / "public-keys").glob("*.pem"))) == 2
+    assert len(list((home / "public-keys").glob("*.rotation.json"))) == 1
     assert cli(["keys", "init", "--store", "keyring", "--rotate"]) == 2
     assert "no usable backend" in capsys.readouterr().err
     (home / "signing-key.pem").chmod(0o644)
@@ -89,7 +90,7 @@ def test_verify_exit_codes(
     for p in (home / "public-keys").iterdir():
         p.unlink()
     assert cli(["audit", "verify", str(spool)]) == 2
-    assert "--public-key" in capsys.readouterr().err
+    assert "--trust" in capsys.readouterr().err
 
 
 def test_tail_show_export(spool: Path, capsys: pytest.CaptureFixture[str]) -> None:

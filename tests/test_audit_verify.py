@@ -73,11 +73,11 @@ def test_modified(spool: Path, signer: Signer) -> None:
     assert kinds(verify(spool, signer)) == {("modified", 5)}
 
 
-def test_modified_whitespace_only_line_still_checked(spool: Path, signer: Signer) -> None:
+def test_whitespace_only_change_is_tampering(spool: Path, signer: Signer) -> None:
     raw = only_file(spool).read_bytes().splitlines(keepends=True)
     raw[5] = raw[5].replace(b'"kind":"', b'"kind": "')  # same content, not canonical
     only_file(spool).write_bytes(b"".join(raw))
-    assert verify(spool, signer).ok
+    assert kinds(verify(spool, signer)) == {("non-canonical", 5)}
 
 
 def test_deleted(spool: Path, signer: Signer) -> None:

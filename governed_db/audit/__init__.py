@@ -24,11 +24,12 @@ key is unusable; ``PolicyError`` (with ``key``) for invalid settings.
 from __future__ import annotations
 
 from governed_db.audit.canonical import canonical_json, record_hash
-from governed_db.audit.keys import PublicKeys, Signer, init_key, load_signer
+from governed_db.audit.keys import Signer, init_key, load_signer
 from governed_db.audit.records import AuditRecord, AuditSession, IntentRef, Prepared
 from governed_db.audit.settings import AuditSettings
 from governed_db.audit.sinks import AuditSink, MemorySink, StdoutSink
 from governed_db.audit.trail import AuditTrail
+from governed_db.audit.trust import PublicKeys
 from governed_db.audit.verify import Problem, Verifier, VerifyReport, spool_files
 
 __all__ = [

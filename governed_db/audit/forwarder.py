@@ -86,6 +86,8 @@ class _Worker(threading.Thread):
                 return True
             return False
         records: list[AuditRecord] = []
+        if getattr(self.sink, "signed_only", False):  # a witness: heads only, parsed only
+            lines = [line for line in lines if b'"sig":"' in line]
         for line in lines:
             try:
                 records.append(AuditRecord.parse(line))

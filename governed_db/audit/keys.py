@@ -13,7 +13,11 @@ The private key is looked for, in order:
 (mode 0600); anything looser is refused. :attr:`Signer.source` says which
 source is in use. Public keys are PEM (SubjectPublicKeyInfo) files kept in
 ``<config>/public-keys/<kid>.pem``; rotation adds a file there, so records
-signed by an older key still verify.
+signed by an older key still verify, and a **rotation record**
+``<new kid>.rotation.json`` signed by the old key that introduces the new one
+(``not_before``: the old key's retirement, the new key's start). A verifier
+that trusts the old key trusts the new one through it, and refuses the old key
+on chains that start after its retirement.
 
 A key id (``kid``) is the first 16 hex digits of SHA-256 over the raw 32-byte
 public key. A signature is Ed25519 over ``b"governed-db audit v1\\x00"``
@@ -25,30 +29,37 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 
+from governed_db.audit.canonical import canonical_json, utc_timestamp
 from governed_db.errors import AuditError
 
 __all__ = [
     "ENV_KEY",
     "ENV_KEY_FILE",
     "KEYRING_SERVICE",
-    "PublicKeys",
     "Signer",
+    "check_rotation",
     "config_dir",
     "init_key",
     "keyring_available",
     "load_signer",
+    "read_rotation",
+    "retired_by",
+    "rotation_message",
+    "rotation_record",
+    "rotations_to",
 ]
 
 KEYRING_SERVICE = "governed-db"
@@ -56,6 +67,8 @@ KEYRING_USER = "signing-key"
 ENV_KEY = "GOVERNED_DB_SIGNING_KEY"
 ENV_KEY_FILE = "GOVERNED_DB_SIGNING_KEY_FILE"
 SIGNATURE_CONTEXT = b"governed-db audit v1\x00"
+ROTATION_CONTEXT = b"governed-db key rotation v1\x00"
+ROTATION_TYPE = "governed-db key rotation"
 
 
 def config_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -73,7 +86,7 @@ def key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def _message(record_hash: str) -> bytes:
+def signed_message(record_hash: str) -> bytes:
     return SIGNATURE_CONTEXT + bytes.fromhex(record_hash)
 
 
@@ -99,7 +112,7 @@ class Signer:
 
     def sign(self, record_hash: str) -> str:
         """Base64 signature over a record hash (hex)."""
-        return base64.b64encode(self._key.sign(_message(record_hash))).decode("ascii")
+        return base64.b64encode(self._key.sign(signed_message(record_hash))).decode("ascii")
 
     def public_pem(self) -> str:
         """The public key as PEM text."""
@@ -124,70 +137,96 @@ def _public_pem(key: Ed25519PublicKey) -> str:
     ).decode("ascii")
 
 
-class PublicKeys:
-    """Public keys by key id, for verification. Load files, directories or PEM text."""
+def _raw_public(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
-    __slots__ = ("_keys",)
 
-    def __init__(self, keys: Iterable[Ed25519PublicKey] = ()) -> None:
-        self._keys: dict[str, Ed25519PublicKey] = {}
-        for key in keys:
-            self.add(key)
+def _rotation_body(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: doc[k] for k in ("type", "v", "old", "new", "public", "not_before")}
 
-    def add(self, key: Ed25519PublicKey) -> str:
-        """Add a key; return its id."""
-        kid = key_id(key)
-        self._keys[kid] = key
-        return kid
 
-    def add_pem(self, pem: str | bytes, where: str = "PEM text") -> str:
-        """Add a PEM public key (or the public half of a PEM private key)."""
-        data = pem.encode() if isinstance(pem, str) else pem
-        try:
-            key = serialization.load_pem_public_key(data)
-        except ValueError:
-            try:
-                priv = serialization.load_pem_private_key(data, password=None)
-            except (ValueError, TypeError) as exc:
-                raise AuditError(f"{where}: not an Ed25519 PEM key") from exc
-            if not isinstance(priv, Ed25519PrivateKey):
-                raise AuditError(f"{where}: not an Ed25519 key") from None
-            return self.add(priv.public_key())
-        if not isinstance(key, Ed25519PublicKey):
-            raise AuditError(f"{where}: not an Ed25519 public key")
-        return self.add(key)
+def rotation_message(doc: Mapping[str, Any]) -> bytes:
+    """The bytes a rotation record's ``sig`` is over."""
+    return ROTATION_CONTEXT + canonical_json(_rotation_body(doc))
 
-    def load(self, path: str | os.PathLike[str]) -> list[str]:
-        """Add the key in a file, or every ``*.pem``/``*.pub`` file in a directory."""
-        p = Path(path)
-        if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.suffix in (".pem", ".pub"))
-        elif p.exists():
-            files = [p]
-        else:
-            raise AuditError(f"public key {p} does not exist")
-        return [self.add_pem(f.read_bytes(), str(f)) for f in files]
 
-    def verify(self, kid: str, record_hash: str, signature: str) -> bool | None:
-        """True if valid, False if invalid, None if ``kid`` is unknown."""
-        key = self._keys.get(kid)
-        if key is None:
-            return None
-        try:
-            key.verify(base64.b64decode(signature, validate=True), _message(record_hash))
-        except (InvalidSignature, binascii.Error, ValueError):
-            return False
-        return True
+def check_rotation(doc: Mapping[str, Any]) -> str | None:
+    """Why ``doc`` is not a well-formed rotation record (None if it is; signature unchecked)."""
+    if not isinstance(doc, Mapping) or doc.get("type") != ROTATION_TYPE or doc.get("v") != 1:
+        return "not a key rotation record"
+    for name in ("old", "new", "public", "not_before", "sig"):
+        if not isinstance(doc.get(name), str):
+            return f"rotation record: {name} missing"
+    try:
+        raw = base64.b64decode(str(doc["public"]), validate=True)
+        key = Ed25519PublicKey.from_public_bytes(raw)
+    except (binascii.Error, ValueError):
+        return "rotation record: public is not a base64 Ed25519 public key"
+    if key_id(key) != doc["new"]:
+        return "rotation record: new does not name the key it carries"
+    return None
 
-    def __contains__(self, kid: object) -> bool:
-        return kid in self._keys
 
-    def __len__(self) -> int:
-        return len(self._keys)
+def rotation_record(
+    old: Signer, new: Ed25519PublicKey, not_before: str | None = None
+) -> dict[str, Any]:
+    """A rotation record: ``old`` retires at ``not_before`` (now) and introduces ``new``."""
+    doc: dict[str, Any] = {
+        "type": ROTATION_TYPE,
+        "v": 1,
+        "old": old.kid,
+        "new": key_id(new),
+        "public": base64.b64encode(_raw_public(new)).decode("ascii"),
+        "not_before": not_before or utc_timestamp(),
+    }
+    doc["sig"] = base64.b64encode(old._key.sign(rotation_message(doc))).decode("ascii")
+    return doc
 
-    def kids(self) -> list[str]:
-        """The known key ids."""
-        return sorted(self._keys)
+
+def read_rotation(path: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def rotations_to(kid: str, environ: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The rotation records that lead to ``kid``, oldest first (from the public-key dir)."""
+    directory = public_key_dir(environ)
+    by_new: dict[str, dict[str, Any]] = {}
+    try:
+        files = sorted(directory.glob("*.rotation.json"))
+    except OSError:
+        return []
+    for f in files:
+        doc = read_rotation(f)
+        if doc is not None and check_rotation(doc) is None:
+            by_new[str(doc["new"])] = doc
+    out: list[dict[str, Any]] = []
+    seen = {kid}
+    while kid in by_new:
+        doc = by_new[kid]
+        out.append(doc)
+        kid = str(doc["old"])
+        if kid in seen:
+            break
+        seen.add(kid)
+    return out[::-1]
+
+
+def retired_by(kid: str, environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The local rotation record that retired ``kid``, if any."""
+    directory = public_key_dir(environ)
+    try:
+        files = sorted(directory.glob("*.rotation.json"))
+    except OSError:
+        return None
+    for f in files:
+        doc = read_rotation(f)
+        if doc is not None and doc.get("old") == kid and check_rotation(doc) is None:
+            return doc
+    return None
 
 
 def _parse_private(text: str | bytes, where: str) -> Ed25519PrivateKey:
@@ -323,6 +362,7 @@ def init_key(
         raise AuditError(
             f"a signing key already exists in the {existing}; use --rotate to replace it"
         )
+    previous = _previous_signer(environ) if rotate else None
     signer = Signer(Ed25519PrivateKey.generate(), "new key")
     if store == "keyring":
         import keyring
@@ -341,7 +381,20 @@ def init_key(
         where = "nowhere (set it as GOVERNED_DB_SIGNING_KEY yourself)"
     signer.source = where
     save_public(signer, environ)
+    if previous is not None and previous.kid != signer.kid:
+        doc = rotation_record(previous, signer.public_key)
+        path = public_key_dir(environ) / f"{signer.kid}.rotation.json"
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+        where += f"; rotation record {path} (signed by the old key {previous.kid})"
     return signer, where
+
+
+def _previous_signer(environ: Mapping[str, str] | None) -> Signer | None:
+    """The key being rotated out (None if it cannot be loaded: then no rotation record)."""
+    try:
+        return load_signer(environ=environ)
+    except AuditError:
+        return None
 
 
 def _existing(store: str, path: Path) -> str | None:

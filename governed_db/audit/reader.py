@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -11,21 +10,23 @@ from pathlib import Path
 from typing import Any
 
 from governed_db.audit.verify import spool_files
+from governed_db.audit.verify_lines import decode
 
 __all__ = ["RecordFilter", "actor_of", "find_record", "iter_records", "parse_since"]
 
 
 def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Every well-formed record under ``path`` (a file or a spool directory)."""
+    """Every well-formed record under ``path`` (a file or a spool directory).
+
+    Lines that are not a JSON object (NaN, nested too deep, not JSON) are
+    skipped, never parsed recursively: ``audit verify`` reports them.
+    """
     for file in spool_files(path):
         with open(file, "rb") as f:
             for line in f:
                 if not line.endswith(b"\n"):
                     break
-                try:
-                    data = json.loads(line)
-                except ValueError:
-                    continue
+                data = decode(line[:-1])
                 if isinstance(data, dict):
                     yield data
 

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from governed_db.audit import recovery
+from governed_db.audit import heads, keys, recovery
 from governed_db.audit.canonical import canonical_json, jsonable
 from governed_db.audit.chain import Chain
 from governed_db.audit.forwarder import Forwarder
@@ -76,6 +76,8 @@ class AuditTrail:
             raise AuditError("remote audit sinks are fed from the local spool: set audit.path")
         if signer is None and load_key:
             signer = load_signer()
+        if signer is not None:
+            _refuse_retired(signer)
         self.signer = signer
         if signer is None:
             log.warning(
@@ -120,6 +122,7 @@ class AuditTrail:
             settings.checkpoint_every,
             settings.durability if self.spool is not None else "memory",
         )
+        genesis.update(_witnessed_facts(settings, self.chain.id, signer))
         try:
             rec.start(("body", time.time_ns(), genesis, True))
         except AuditError:
@@ -377,6 +380,44 @@ class AuditTrail:
 
     def _wait_for(self, ref: IntentRef) -> None:
         self._rec.drain(None)
+
+
+def _witnessed_facts(
+    settings: AuditSettings, chain_id: str, signer: Signer | None
+) -> dict[str, Any]:
+    """Genesis fields that others can check: closed chains seen, how our key came to be.
+
+    ``spool_heads``: the close records of the other chains in the spool, so a
+    chain that was closed normally and later cut and resealed by "recovery"
+    no longer matches what this chain saw. ``key_rotations``: the rotation
+    records that lead from an older key to ours, so a verifier that trusts
+    the older key can trust ours.
+    """
+    out: dict[str, Any] = {}
+    if settings.path is not None:
+        try:
+            seen = heads.closed_heads(settings.path, chain_id)
+        except OSError as exc:
+            log.warning("audit: could not list the spool's closed chains: %s", exc)
+            seen = []
+        if seen:
+            out["spool_heads"] = seen
+    if signer is not None:
+        rotations = keys.rotations_to(signer.kid)
+        if rotations:
+            out["key_rotations"] = rotations
+    return out
+
+
+def _refuse_retired(signer: Signer) -> None:
+    """A key retired by a rotation record may not start a new chain."""
+    doc = keys.retired_by(signer.kid)
+    if doc is not None:
+        raise AuditError(
+            f"signing key {signer.kid} ({signer.source}) was retired at {doc['not_before']} "
+            f"when key {doc['new']} replaced it: chains it starts now fail verification. "
+            "Load the new key (governed-db keys status)"
+        )
 
 
 def _close_at_exit(ref: weakref.ref[AuditTrail]) -> None:

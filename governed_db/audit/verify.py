@@ -1,92 +1,58 @@
-"""Verify spool files: hashes, links, order, signatures, and that every chain is closed.
+"""Verify spool files: form, hashes, links, order, signatures, trust, and closes.
 
 What is checked, per chain (records are grouped by their ``chain`` field):
 
+* each line is exactly the canonical form of its record (``verify_lines``):
+  else **malformed** (not a record: NaN, too deep, not JSON) or **non-canonical**
+  (duplicate keys, whitespace, key order, escapes: tampering);
 * each record's ``hash`` equals SHA-256 of its canonical form without ``hash``/``sig``
   (else: **modified**);
 * ``seq`` runs 0, 1, 2, ... with no gap (**deleted**), no repeat (**inserted**),
   in file order (**reordered**), and each ``prev`` is the previous record's
   hash (**inserted** / **replaced**);
-* every ``sig`` verifies with the public key named by ``kid`` (**bad signature**:
-  the chain was re-hashed by someone without the key; **unknown key**);
-  checkpoints and the close record must be signed, every record when the
-  genesis says ``signing: every``; a chain whose genesis says ``signing: none``
-  fails unless unsigned chains are allowed;
-* the chain starts with its genesis record and ends with a signed ``close``
-  record, with nothing after it. A chain without one was truncated or its
-  writer is still running or crashed: records after its last signature are
-  an **unverified tail**. That is an error — a truncated tail looks exactly
-  like this — unless ``partial`` says PATH is knowingly incomplete (a live
-  spool), when it is a warning.
+* every ``sig`` verifies with a *trusted* key named by ``kid`` (**bad-signature**,
+  **unknown-key**); a key retired by a rotation record may not sign a chain that
+  started after its retirement (**retired-key**), a revoked key not at all
+  after its revocation (**revoked-key**); checkpoints and the close record
+  must be signed, every record when the genesis says ``signing: every``;
+* the chain starts with its genesis and ends with a signed ``close`` record,
+  nothing after it. Without one its tail was truncated, or its writer is still
+  running or crashed (**truncated**, a warning with ``partial``). A close made by
+  crash recovery is reported (**recovered**) with the records that only it
+  vouches for; ``strict`` makes that, any unsigned tail and an unanchored result
+  failures;
+* heads seen by others: each genesis lists the closed chains its writer found
+  in the spool, and a witness (``witness.py``) holds checkpoint heads; a chain
+  that is missing, shorter than, or different from a head seen elsewhere is
+  reported (``heads.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from governed_db.audit.canonical import GENESIS_PREV, canonical_json
-from governed_db.audit.keys import PublicKeys
+from orjson import loads as _loads
+
+from governed_db.audit import heads
+from governed_db.audit.canonical import record_hash
+from governed_db.audit.trust import PublicKeys
+from governed_db.audit.verify_lines import decode, noncanonical, read_batches
+from governed_db.audit.verify_report import (
+    STRICT_KINDS,
+    ChainSummary,
+    Problem,
+    VerifyReport,
+)
 
 __all__ = ["Problem", "Verifier", "VerifyReport", "spool_files"]
 
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One finding. ``severity`` is error (tampered), warning or info."""
-
-    severity: str
-    kind: str
-    message: str
-    chain: str | None = None
-    seq: int | None = None
-    where: str = ""
-
-
-@dataclass(slots=True)
-class ChainSummary:
-    """What verify learned about one chain."""
-
-    id: str
-    records: int = 0
-    first_seq: int | None = None
-    last_seq: int = -1
-    signing: str | None = None
-    signed_through: int = -1
-    closed: bool = False
-    recovered_by: str | None = None
-    kids: set[str] = field(default_factory=set)
-    unknown_kids: set[str] = field(default_factory=set)
-    # internal state
-    expected: int = 0
-    last_hash: str = GENESIS_PREV
-    gaps: list[tuple[int, int, str]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class VerifyReport:
-    """The outcome: problems found and a summary of each chain."""
-
-    problems: list[Problem] = field(default_factory=list)
-    chains: dict[str, ChainSummary] = field(default_factory=dict)
-    records: int = 0
-    files: int = 0
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing was tampered with (no errors)."""
-        return not any(p.severity == "error" for p in self.problems)
-
-    @property
-    def errors(self) -> list[Problem]:
-        """The error-severity problems."""
-        return [p for p in self.problems if p.severity == "error"]
+_sha256 = hashlib.sha256
+_SPECIAL = frozenset({"genesis", "checkpoint", "close"})
+_FIELDS_ERROR = "not an audit record: chain, seq, hash, prev or kind missing or of the wrong type"
 
 
 def spool_files(path: Path) -> list[Path]:
@@ -96,119 +62,213 @@ def spool_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _hash_fast(line: bytes, data: dict[str, Any]) -> str:
-    """SHA-256 of the body: cut hash/sig out of a canonical line, else re-encode."""
-    claimed = data.get("hash")
-    sig = data.get("sig")
-    if (
-        isinstance(claimed, str)
-        and line.count(b'"hash":') == 1
-        and (sig is None or (isinstance(sig, str) and line.count(b'"sig":') == 1))
-    ):
-        body = line.replace(b',"hash":"' + claimed.encode() + b'"', b"", 1)
-        if sig is not None:
-            body = body.replace(b',"sig":"' + sig.encode() + b'"', b"", 1)
-        digest = hashlib.sha256(body).hexdigest()
+def _body_hash(line: bytes, data: dict[str, Any], claimed: str) -> str:
+    """SHA-256 of the body: cut ``hash`` out of a canonical unsigned line, else re-encode."""
+    if "sig" not in data:
+        digest = _sha256(line.replace(b',"hash":"' + claimed.encode() + b'"', b"", 1)).hexdigest()
         if digest == claimed:
             return digest
-    rest = {k: v for k, v in data.items() if k not in ("hash", "sig")}
-    return hashlib.sha256(canonical_json(rest)).hexdigest()
+    return record_hash(data)
 
 
 class Verifier:
-    """Checks files against a set of public keys (see the module docstring)."""
+    """Checks files against a set of trusted public keys (see the module docstring).
+
+    ``anchored=False`` says the keys are not a trust root (they came from a
+    directory the writer itself writes to): reported, and a failure under
+    ``strict``. ``witness`` maps chain ids to heads (``heads.Head``) seen by a
+    witness outside the writer's control.
+    """
 
     def __init__(
-        self, keys: PublicKeys, *, partial: bool = False, allow_unsigned: bool = False
+        self,
+        keys: PublicKeys,
+        *,
+        partial: bool = False,
+        allow_unsigned: bool = False,
+        strict: bool = False,
+        anchored: bool = True,
+        trust_sources: Iterable[str] = (),
+        witness: Mapping[str, list[heads.Head]] | None = None,
+        witness_name: str | None = None,
     ) -> None:
         self.keys = keys
         self.partial = partial
         self.allow_unsigned = allow_unsigned
+        self.strict = strict
+        self.anchored = anchored
+        self.trust_sources = list(trust_sources)
+        self.witness = witness
+        self.witness_name = witness_name
+        self._wanted: dict[str, set[int]] = {
+            c: {h.seq for h in hs} for c, hs in (witness or {}).items()
+        }
+        self._deferred: list[tuple[ChainSummary, int, str, str, str, str]] = []
 
     def verify(
         self, paths: Iterable[Path], progress: Callable[[int], None] | None = None
     ) -> VerifyReport:
         """Verify every record in ``paths``; ``progress`` gets bytes read, now and then."""
         started = time.perf_counter()
-        report = VerifyReport()
+        report = VerifyReport(
+            strict=self.strict,
+            anchored=self.anchored,
+            trust=self.trust_sources,
+            witness=self.witness_name,
+        )
+        self._deferred = []
         for path in paths:
             report.files += 1
             self._file(path, report, progress)
+        self._recheck_deferred(report)
         for chain in report.chains.values():
             self._finish(chain, report)
+        heads.check_seen(report, self._problem)
+        if self.witness is not None:
+            heads.check_witness(report, self.witness, self.keys, self._problem)
+        if not self.anchored:
+            self._problem(
+                report,
+                "warning",
+                "unanchored",
+                "no trust root: signatures were checked with keys from a directory the "
+                "writer itself writes to, so a forger who can write there passes too; "
+                "pass --trust FILE|DIR (or pin keys in the trust config)",
+            )
         report.seconds = time.perf_counter() - started
         return report
 
-    @staticmethod
     def _problem(
+        self,
         report: VerifyReport,
         severity: str,
         kind: str,
         message: str,
         at: tuple[str | None, int | None, str] = (None, None, ""),
     ) -> None:
+        if severity == "warning" and self.strict and kind in STRICT_KINDS:
+            severity = "error"
         report.problems.append(Problem(severity, kind, message, *at))
+
+    # -- reading -------------------------------------------------------------
 
     def _file(
         self, path: Path, report: VerifyReport, progress: Callable[[int], None] | None
     ) -> None:
-        done = 0
-        with open(path, "rb") as f:
-            for lineno, raw in enumerate(f, 1):
-                done += len(raw)
-                if progress is not None and lineno % 8192 == 0:
-                    progress(done)
-                    done = 0
-                where = f"{path.name}:{lineno}"
-                if not raw.endswith(b"\n"):
-                    severity = "warning" if self.partial else "error"
-                    self._problem(
-                        report,
-                        severity,
-                        "truncated",
-                        "last line is incomplete (file truncated mid-record)",
-                        (None, None, where),
-                    )
-                    break
-                line = raw[:-1]
-                if not line.strip():
-                    continue
+        name = path.name
+        chains = report.chains
+        last_id: str | None = None
+        chain: ChainSummary | None = None
+        special = _SPECIAL
+        for batch in read_batches(path):
+            lines = batch.lines
+            if progress is not None:
+                progress(sum(map(len, lines)) + len(lines) + len(batch.partial))
+            try:
+                values: list[Any] = list(map(_loads, lines))
+            except ValueError:
+                values = [_fast_decode(line) for line in lines]
+            bad = set(noncanonical(lines, values))
+            report.records += len(lines)
+            first = batch.first_lineno
+            for i, value in enumerate(values):
+                line = lines[i]
                 try:
-                    data = json.loads(line)
-                    chain_id, seq = data["chain"], data["seq"]
-                    if not isinstance(chain_id, str) or type(seq) is not int:
-                        raise TypeError
-                except (ValueError, KeyError, TypeError):
+                    chain_id = value["chain"]
+                    seq = value["seq"]
+                    claimed = value["hash"]
+                    prev = value["prev"]
+                    kind = value["kind"]
+                except (KeyError, TypeError):
+                    self._malformed(report, f"{name}:{first + i}", _why(line))
+                    continue
+                if (
+                    type(seq) is not int
+                    or type(claimed) is not str
+                    or type(kind) is not str
+                    or type(chain_id) is not str
+                ):
+                    self._malformed(report, f"{name}:{first + i}", _FIELDS_ERROR)
+                    continue
+                if chain_id != last_id:
+                    chain = chains.get(chain_id)
+                    if chain is None:
+                        chain = chains[chain_id] = ChainSummary(chain_id, expected=-1)
+                    last_id = chain_id
+                assert chain is not None
+                chain.records += 1
+                if (
+                    seq == chain.expected
+                    and prev == chain.last_hash
+                    and kind not in special
+                    and "sig" not in value
+                    and not chain.closed
+                    and chain.signing != "every"
+                    and i not in bad
+                ):
+                    cut = line.find(b',"hash":"')
+                    digest = _sha256(line[:cut])
+                    digest.update(line[cut + 74 :])
+                    if digest.hexdigest() == claimed:
+                        chain.expected = seq + 1
+                        chain.last_seq = seq
+                        chain.last_hash = claimed
+                        continue
+                if type(prev) is not str:
+                    self._malformed(report, f"{name}:{first + i}", _FIELDS_ERROR)
+                    continue
+                where = f"{name}:{first + i}"
+                if i in bad:
                     self._problem(
                         report,
                         "error",
-                        "malformed",
-                        "not a valid audit record (line modified)",
-                        (None, None, where),
+                        "non-canonical",
+                        "line is not the canonical form of its record (a duplicate key, "
+                        "whitespace, key order, an escape or a number changed): readers "
+                        "may see different records (line modified)",
+                        (chain_id, seq, where),
                     )
-                    continue
-                report.records += 1
-                self._record(line, data, where, report)
-        if progress is not None and done:
-            progress(done)
+                self._record(line, value, chain, where, report)
+            if batch.partial:
+                self._problem(
+                    report,
+                    "warning" if self.partial else "error",
+                    "truncated",
+                    "last line is incomplete (file truncated mid-record)",
+                    (None, None, f"{name}:{first + len(lines)}"),
+                )
 
-    def _record(self, line: bytes, data: dict[str, Any], where: str, report: VerifyReport) -> None:
-        chain_id, seq = data["chain"], data["seq"]
-        chain = report.chains.get(chain_id)
-        if chain is None:
-            chain = report.chains[chain_id] = ChainSummary(chain_id)
-        chain.records += 1
-        kind = data.get("kind")
-        claimed = str(data.get("hash"))
-        computed = _hash_fast(line, data)
+    def _malformed(self, report: VerifyReport, where: str, reason: str) -> None:
+        self._problem(
+            report,
+            "error",
+            "malformed",
+            f"not a valid audit record (line modified): {reason}",
+            (None, None, where),
+        )
+
+    # -- one record (the slow path) -------------------------------------------
+
+    def _record(
+        self,
+        line: bytes,
+        data: dict[str, Any],
+        chain: ChainSummary,
+        where: str,
+        report: VerifyReport,
+    ) -> None:
+        chain_id, seq, kind = chain.id, data["seq"], data["kind"]
+        claimed = data["hash"]
+        computed = _body_hash(line, data, claimed)
         err = self._problem
+        at = (chain_id, seq, where)
         if computed != claimed:
             err(
                 report,
                 "error",
                 "modified",
                 "record content does not match its hash (record modified)",
-                (chain_id, seq, where),
+                at,
             )
         if chain.closed:
             err(
@@ -216,85 +276,103 @@ class Verifier:
                 "error",
                 "inserted",
                 "record after the chain's close record (inserted or appended)",
-                (chain_id, seq, where),
+                at,
             )
         if chain.first_seq is None:
             chain.first_seq = seq
+            chain.started = str(data.get("ts"))
             if seq != 0:
-                sev = "warning" if self.partial else "error"
                 err(
                     report,
-                    sev,
+                    "warning" if self.partial else "error",
                     "deleted",
                     f"chain starts at seq {seq}: records 0..{seq - 1} are missing "
                     "(deleted, or an earlier segment not given)",
-                    (chain_id, seq, where),
+                    at,
                 )
             chain.expected = seq
-            chain.last_hash = str(data.get("prev"))
+            chain.last_hash = data["prev"]
         if kind == "genesis":
-            if seq != 0:
-                err(
-                    report,
-                    "error",
-                    "inserted",
-                    "a genesis record in the middle of a chain",
-                    (chain_id, seq, where),
-                )
-            chain.signing = str(data.get("signing"))
-            if chain.signing == "none":
-                sev = "warning" if self.allow_unsigned else "error"
-                err(
-                    report,
-                    sev,
-                    "unsigned",
-                    "chain is not signed (written without a key, or rebuilt without one)",
-                    (chain_id, seq, where),
-                )
+            self._genesis(data, chain, at, report)
         if seq == chain.expected:
-            if data.get("prev") != chain.last_hash:
+            if data["prev"] != chain.last_hash:
                 err(
                     report,
                     "error",
                     "inserted",
                     f"prev does not match the hash of seq {seq - 1} (record inserted or replaced)",
-                    (chain_id, seq, where),
+                    at,
                 )
         elif seq > chain.expected:
             chain.gaps.append((chain.expected, seq - 1, where))
         else:
-            for i, (lo, hi, gap_where) in enumerate(chain.gaps):
-                if lo <= seq <= hi:
-                    err(
-                        report,
-                        "error",
-                        "reordered",
-                        f"seq {seq} appears after seq {chain.last_seq} (records reordered)",
-                        (chain_id, seq, where),
-                    )
-                    chain.gaps[i : i + 1] = [
-                        g
-                        for g in ((lo, seq - 1, gap_where), (seq + 1, hi, gap_where))
-                        if g[0] <= g[1]
-                    ]
-                    break
-            else:
-                err(
-                    report,
-                    "error",
-                    "inserted",
-                    f"seq {seq} occurs twice (record inserted or duplicated)",
-                    (chain_id, seq, where),
-                )
+            self._out_of_order(chain, seq, where, report)
             return
-        chain.expected = seq + 1
-        chain.last_seq = seq
-        chain.last_hash = claimed
-        if kind == "close":
+        if kind == "close" and not chain.closed:
             chain.closed = True
             if data.get("reason") == "recovered":
                 chain.recovered_by = str(data.get("recovered_by"))
+                chain.unvouched = max(0, seq - 1 - chain.signed_through)
+        chain.expected = seq + 1
+        chain.last_seq = seq
+        chain.last_hash = claimed
+        chain.last_where = where
+        wanted = self._wanted.get(chain_id)
+        if wanted and seq in wanted:
+            chain.hashes[seq] = claimed
         self._signature(data, computed, chain, where, report)
+
+    def _genesis(
+        self,
+        data: dict[str, Any],
+        chain: ChainSummary,
+        at: tuple[str | None, int | None, str],
+        report: VerifyReport,
+    ) -> None:
+        if data["seq"] != 0:
+            self._problem(
+                report, "error", "inserted", "a genesis record in the middle of a chain", at
+            )
+            return
+        chain.started = str(data.get("ts"))
+        chain.signing = str(data.get("signing"))
+        for doc in data.get("key_rotations") or ():
+            if isinstance(doc, dict):
+                self.keys.add_rotation(doc)
+        chain.seen_heads = heads.parse_seen(data.get("spool_heads"))
+        if chain.signing == "none":
+            self._problem(
+                report,
+                "warning" if self.allow_unsigned else "error",
+                "unsigned",
+                "chain is not signed (written without a key, or rebuilt without one)",
+                at,
+            )
+
+    def _out_of_order(
+        self, chain: ChainSummary, seq: int, where: str, report: VerifyReport
+    ) -> None:
+        at = (chain.id, seq, where)
+        for i, (lo, hi, gap_where) in enumerate(chain.gaps):
+            if lo <= seq <= hi:
+                self._problem(
+                    report,
+                    "error",
+                    "reordered",
+                    f"seq {seq} appears after seq {chain.last_seq} (records reordered)",
+                    at,
+                )
+                chain.gaps[i : i + 1] = [
+                    g for g in ((lo, seq - 1, gap_where), (seq + 1, hi, gap_where)) if g[0] <= g[1]
+                ]
+                return
+        self._problem(
+            report,
+            "error",
+            "inserted",
+            f"seq {seq} occurs twice (record inserted or duplicated)",
+            at,
+        )
 
     def _signature(
         self,
@@ -308,7 +386,7 @@ class Verifier:
         kind = data.get("kind")
         sig = data.get("sig")
         if sig is None:
-            must = kind in ("checkpoint", "close") or chain.signing == "every"
+            must = kind in _SPECIAL or chain.signing == "every"
             if must and chain.signing != "none":
                 self._problem(
                     report,
@@ -321,17 +399,20 @@ class Verifier:
         kid = str(data.get("kid"))
         result = self.keys.verify(kid, computed, str(sig))
         if result is None:
-            if kid not in chain.unknown_kids:  # once per chain and key, not per signature
-                chain.unknown_kids.add(kid)
-                self._problem(
-                    report,
-                    "error",
-                    "unknown-key",
-                    f"signed with key {kid}, which is not among the public keys given "
-                    f"({', '.join(self.keys.kids()) or 'none'}); its signatures are unchecked",
-                    (chain.id, seq, where),
-                )
-        elif result is False:
+            self._deferred.append((chain, seq, kid, computed, str(sig), where))
+        else:
+            self._signed(chain, seq, kid, result, where, report)
+
+    def _signed(
+        self,
+        chain: ChainSummary,
+        seq: int,
+        kid: str,
+        valid: bool,
+        where: str,
+        report: VerifyReport,
+    ) -> None:
+        if not valid:
             self._problem(
                 report,
                 "error",
@@ -340,9 +421,36 @@ class Verifier:
                 "chain re-hashed by someone without the key",
                 (chain.id, seq, where),
             )
-        else:
-            chain.signed_through = seq
-            chain.kids.add(kid)
+            return
+        chain.kids.add(kid)
+        if chain.closed and chain.recovered_by and seq == chain.last_seq:
+            return  # the recovering process vouches for the tail, not the writer
+        chain.signed_through = max(chain.signed_through, seq)
+        if seq == 0:
+            chain.genesis_trusted = True
+
+    def _recheck_deferred(self, report: VerifyReport) -> None:
+        """Signatures by keys unknown when read: a later rotation record may introduce them."""
+        for chain, seq, kid, digest, sig, where in self._deferred:
+            result = self.keys.verify(kid, digest, sig)
+            if result is not None:
+                self._signed(chain, seq, kid, result, where, report)
+                if chain.recovered_by and seq == chain.last_seq:
+                    chain.unvouched = max(0, seq - 1 - chain.signed_through)
+                continue
+            if kid in chain.unknown_kids:  # once per chain and key, not per signature
+                continue
+            chain.unknown_kids.add(kid)
+            self._problem(
+                report,
+                "error",
+                "unknown-key",
+                f"signed with key {kid}, which is not among the trusted keys "
+                f"({', '.join(self.keys.kids()) or 'none'}); its signatures are unchecked",
+                (chain.id, seq, where),
+            )
+
+    # -- the end of a chain ----------------------------------------------------
 
     def _finish(self, chain: ChainSummary, report: VerifyReport) -> None:
         for lo, hi, where in chain.gaps:
@@ -354,29 +462,92 @@ class Verifier:
                 f"{what} missing (records deleted)",
                 (chain.id, lo, where),
             )
+        self._key_validity(chain, report)
         if chain.signing == "none" and self.allow_unsigned:
             return
+        at = (chain.id, chain.last_seq, chain.last_where)
         if not chain.closed:
-            sev = "warning" if self.partial else "error"
-            tail = (
-                f"; seq {chain.signed_through + 1}..{chain.last_seq} come after the last "
-                "signature and are unverified"
-                if chain.signed_through < chain.last_seq
+            tail = chain.last_seq - chain.signed_through
+            detail = (
+                f"; seq {chain.signed_through + 1}..{chain.last_seq} ({tail} record(s)) "
+                "come after the last signature and are vouched for by none"
+                if tail > 0
                 else ""
             )
             self._problem(
                 report,
-                sev,
+                "warning" if self.partial else "error",
                 "truncated",
-                f"no close record: the tail was truncated, or the writer is still "
-                f"running or crashed{tail}",
-                (chain.id, chain.last_seq, ""),
+                "no close record: the tail was truncated, or the writer is still "
+                f"running or crashed{detail}",
+                at,
             )
+            if tail > 0 and self.partial:
+                self._problem(
+                    report,
+                    "warning",
+                    "unsigned-tail",
+                    f"{tail} record(s) after the last signature (seq "
+                    f"{chain.signed_through + 1}..{chain.last_seq}) are not signed yet",
+                    at,
+                )
         elif chain.recovered_by:
+            n = chain.unvouched
+            vouched = (
+                f"{n} record(s) (seq {chain.last_seq - n}..{chain.last_seq - 1}) after the "
+                "writer's last signature are vouched for only by the recovering process"
+                if n
+                else "every record before it was signed by the writer"
+            )
             self._problem(
                 report,
-                "info",
+                "warning",
                 "recovered",
-                f"writer died; chain sealed on recovery by chain {chain.recovered_by}",
-                (chain.id, chain.last_seq, ""),
+                f"chain was not closed by its writer: sealed by crash recovery (by chain "
+                f"{chain.recovered_by[:12]}); {vouched}. A closed chain cut after a checkpoint "
+                "and resealed looks the same: check it against a witness",
+                at,
             )
+
+    def _key_validity(self, chain: ChainSummary, report: VerifyReport) -> None:
+        """A retired or revoked key may not sign a chain that started after that."""
+        started = chain.started or ""
+        for kid in sorted(chain.kids):
+            revoked = self.keys.revoked_at(kid)
+            if revoked is not None and (revoked == "" or started >= revoked):
+                when = f" at {revoked}" if revoked else ""
+                self._problem(
+                    report,
+                    "error",
+                    "revoked-key",
+                    f"signed with key {kid}, revoked{when}; the chain started {started}",
+                    (chain.id, chain.first_seq, ""),
+                )
+                continue
+            retired = self.keys.retired_at(kid)
+            if retired is not None and started >= retired:
+                self._problem(
+                    report,
+                    "error",
+                    "retired-key",
+                    f"signed with key {kid}, retired at {retired} by a rotation record; "
+                    f"the chain started {started}, after that (the old key was used to "
+                    "forge or continue a chain)",
+                    (chain.id, chain.first_seq, ""),
+                )
+
+
+def _fast_decode(line: bytes) -> Any:
+    """orjson-decode a line (its own bounded depth); a reason string if it is not JSON."""
+    try:
+        return _loads(line)
+    except ValueError:
+        return decode(line)
+
+
+def _why(line: bytes) -> str:
+    """Why a line that is not an audit record is not one."""
+    if not line:
+        return "an empty line"
+    value = decode(line)
+    return value if isinstance(value, str) else _FIELDS_ERROR

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 from rich.console import Console
 from rich.markup import escape
@@ -26,7 +27,11 @@ from governed_db.audit import (
     keys,
     reader,
     spool_files,
+    trust,
+    witness,
 )
+from governed_db.audit.verify_lines import decode
+from governed_db.audit.verify_report import STRICT_KINDS
 from governed_db.cli.errors import one_line_errors
 from governed_db.errors import AuditError, PolicyError
 
@@ -73,11 +78,25 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("verify", help="check hashes, order and signatures; exit 1 if tampered")
     p.add_argument("path", metavar="PATH", help="spool directory or .jsonl file")
     p.add_argument(
+        "--trust",
         "--public-key",
+        dest="trust",
         action="append",
-        metavar="FILE",
-        help="PEM public key file or directory of them (repeatable); "
-        "default: the local public-key directory",
+        metavar="FILE|DIR",
+        help="PEM public key, or a directory of them and their rotation records, to trust "
+        "(repeatable); default: the keys pinned in the trust config",
+    )
+    p.add_argument(
+        "--witness",
+        metavar="SINK",
+        help="check the chains against the heads a witness holds: a postgresql:// DSN, "
+        "an http(s):// URL or a file of heads",
+    )
+    p.add_argument(
+        "--witness-table",
+        metavar="NAME",
+        help="the witness table in that database (default governed_db_witness; "
+        "the postgres sink's audit table works too)",
     )
     p.add_argument(
         "--partial",
@@ -86,8 +105,15 @@ def register(subparsers: Any) -> None:
         "or close record is a warning, not an error",
     )
     p.add_argument(
+        "--strict",
+        action="store_true",
+        help="also fail on a chain closed by crash recovery, records no writer signature "
+        "vouches for, an unanchored result and chains the witness never saw",
+    )
+    p.add_argument(
         "--allow-unsigned", action="store_true", help="accept chains written without a signing key"
     )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     p.add_argument(
         "-v",
@@ -117,39 +143,80 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_guard(export_cmd))
 
 
-def _public_keys(args: argparse.Namespace) -> PublicKeys:
-    found = PublicKeys()
-    for item in args.public_key or ():
-        found.load(item)
-    if not args.public_key:
-        default = keys.public_key_dir()
-        if default.is_dir():
-            found.load(default)
-    return found
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _trusted(args: argparse.Namespace, spool: Path) -> tuple[PublicKeys, list[str], bool]:
+    """(keys, where they came from, anchored): --trust, else the trust config, else local keys."""
+    given = list(args.trust or ())
+    root = spool if spool.is_dir() else spool.parent
+    for item in given:
+        if _inside(Path(item), root):
+            raise ValueError(
+                f"--trust {item} is inside the audit spool: whoever can write the spool "
+                "can write it too, so it is no trust root"
+            )
+    found, sources = trust.load_trust(given)
+    writer_dir = keys.public_key_dir()
+    anchored = bool(sources) and not any(_inside(Path(g), writer_dir) for g in given)
+    if not sources and writer_dir.is_dir():
+        found.load(writer_dir)  # unanchored: the writer adds keys here itself
+        sources = [str(writer_dir)]
+    return found, sources, anchored
 
 
 def verify_cmd(args: argparse.Namespace) -> int:
-    """``audit verify``: 0 intact, 1 tampered, 2 usage."""
+    """``audit verify``: 0 intact, 1 tampered (or a strict failure), 2 usage."""
     path = _path(args.path)
-    public = _public_keys(args)
+    public, sources, anchored = _trusted(args, path)
     if not len(public) and not args.allow_unsigned:
         raise ValueError(
-            "no public key to check signatures with: pass --public-key FILE "
-            "(`governed-db keys export-public` prints one)"
+            "no trusted public key to check signatures with: pass --trust FILE|DIR "
+            "(`governed-db keys export-public` prints one) or pin keys in "
+            f"{trust.trust_config_path()}"
         )
+    witnessed = None
+    if args.witness:
+        witnessed = witness.read_witness(args.witness, table=args.witness_table)
     files = spool_files(path)
     total = sum(f.stat().st_size for f in files)
-    verifier = Verifier(public, partial=args.partial, allow_unsigned=args.allow_unsigned)
+    verifier = Verifier(
+        public,
+        partial=args.partial,
+        allow_unsigned=args.allow_unsigned,
+        strict=args.strict,
+        anchored=anchored,
+        trust_sources=sources,
+        witness=witnessed,
+        witness_name=_redacted(args.witness) if args.witness else None,
+    )
     err = Console(stderr=True)
-    if total >= _PROGRESS_BYTES and err.is_terminal:
+    if total >= _PROGRESS_BYTES and err.is_terminal and not args.json:
         columns = (TextColumn("verifying"), BarColumn(), TransferSpeedColumn())
         with Progress(*columns, console=err, transient=True) as bar:
             task = bar.add_task("verify", total=total)
             report = verifier.verify(files, lambda n: bar.advance(task, n))
     else:
         report = verifier.verify(files)
-    _print_report(report, args.quiet, args.verbose)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        _print_report(report, args.quiet, args.verbose)
     return 0 if report.ok else 1
+
+
+def _redacted(spec: str) -> str:
+    """A witness spec without a password."""
+    parts = urlsplit(spec)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return spec
 
 
 def _print_report(report: VerifyReport, quiet: bool, verbose: bool) -> None:
@@ -170,21 +237,41 @@ def _print_report(report: VerifyReport, quiet: bool, verbose: bool) -> None:
             )
             if part
         )
-        out.print(f"{labels[p.severity]} {p.kind}: {escape(at)}: {escape(p.message)}")
+        label = labels[p.severity]
+        if p.severity == "error" and p.kind in STRICT_KINDS:
+            label = "[bold red]FAILED (--strict)[/]"
+        out.print(f"{label} {p.kind}: {escape(at)}: {escape(p.message)}")
     if len(shown) < len(report.problems):
         out.print(f"... and {len(report.problems) - len(shown)} more (--verbose shows all)")
     rate = report.records / report.seconds if report.seconds else 0.0
     kids = sorted({k for c in report.chains.values() for k in c.kids})
-    errors = len(report.errors)
-    if errors:
+    if report.recovered or report.unvouched:
         out.print(
-            f"[bold red]{errors} problem(s)[/]: the trail has been tampered with "
+            f"[bold yellow]RECOVERY[/]: {report.recovered} chain(s) closed by crash recovery, "
+            f"not by their writer; {report.unvouched:,} record(s) that no signature of their "
+            "writer vouches for" + ("" if report.strict else " (--strict fails on these)")
+        )
+    if not report.anchored:
+        out.print(
+            "[bold yellow]UNANCHORED[/]: no trust root was given; keys came from "
+            f"{escape(', '.join(report.trust) or 'nowhere')}, which the writer itself writes "
+            "to. Pass --trust FILE|DIR or pin keys in the trust config"
+        )
+    errors = report.errors
+    if errors:
+        tampered = [p for p in errors if p.kind not in STRICT_KINDS]
+        what = (
+            "the trail has been tampered with" if tampered else "the trail does not meet --strict"
+        )
+        out.print(
+            f"[bold red]{len(errors)} problem(s)[/]: {what} "
             f"({report.records:,} records, {len(report.chains)} chain(s))."
         )
     elif not quiet:
+        witnessed = f"; checked against witness {escape(report.witness)}" if report.witness else ""
         out.print(
             f"[green]OK[/]: {report.records:,} records in {len(report.chains)} chain(s), "
-            f"{report.files} file(s); signed by {', '.join(kids) or 'nobody'} "
+            f"{report.files} file(s); signed by {', '.join(kids) or 'nobody'}{witnessed} "
             f"[dim]({report.seconds:.2f} s, {rate:,.0f} records/s)[/]"
         )
 
@@ -244,11 +331,8 @@ def _follow(path: Path, keep: reader.RecordFilter) -> Iterator[dict[str, Any]]:
             end = data.rfind(b"\n") + 1
             offsets[f] = start + end
             for line in data[:end].splitlines():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if keep(record):
+                record = decode(line)
+                if isinstance(record, dict) and keep(record):
                     yield record
 
 
