@@ -90,13 +90,6 @@ KNOWN: dict[str, str] = {
         f"async[{p}-customers]": _COPY_REFUSED
         for p in ("copy-text-read", "copy-text-rows", "copy-csv-iterate")
     },
-    **{
-        f"fetch[pgresult-get_value-{src}]": (
-            "LEAK: cursor.pgresult (public psycopg API) is the raw libpq result:"
-            " get_value() returns the unmasked bytes"
-        )
-        for src in SOURCES_IDS
-    },
     "copy-table[customers]": _COPY_REFUSED,
     "copy-table[function-setof-customers]": (
         "LEAK: COPY of a set-returning function over customers reads no table, so it is"

@@ -32,6 +32,7 @@ from governed_db.driver.catalog import load, load_async
 from governed_db.driver.copy_out import CheckedCopy, MaskedCopy, copy_in_memory, copy_out_plan
 from governed_db.driver.explain import estimate_rows, estimate_rows_async
 from governed_db.driver.guards import guarded, guarded_async
+from governed_db.driver.masked_result import MaskedResult
 from governed_db.driver.pipelined import Pending
 from governed_db.driver.session_state import check_session_state
 from governed_db.driver.wire import WireChecked, WireCheckedServer, refuse
@@ -320,7 +321,12 @@ class GovernedCursorBase(WireChecked):
         make_row = self._row_factory(self)
         if state is None:
             return make_row
-        return state[0].shape_rows(self, make_row)
+        shaped = state[0].shape_rows(self, make_row)
+        bulk = self._gov_bulk
+        res = self.pgresult
+        if bulk is not None and type(res) is not MaskedResult and res.status == _TUPLES_OK:
+            self.pgresult = MaskedResult(res, self, bulk[0])  # get_value() masks too
+        return shaped
 
     @property
     def row_factory(self) -> Any:
