@@ -145,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for side in _sides():
             with console.status(f"timing: {side.label}"):
                 rows.extend(_run_side(side, dsn, args.quick))
+        from benchmarks import approvals_bench
+
+        with console.status("timing: approvals"):
+            rows.extend(approvals_bench.measurements(args.quick, dsn))
     finally:
         server.stop()
     rows.extend(_pure_measurements(args.quick))

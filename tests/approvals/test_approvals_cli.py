@@ -208,3 +208,67 @@ def test_self_approval_of_an_agent_request_is_never_allowed(dsn: str, home: Path
     )
     _ask(dsn, setup, identity="agent:alice")
     assert count(dsn) == ROWS
+
+
+def test_two_approvers_acting_at_once_both_count(dsn: str, home: Path) -> None:
+    import subprocess
+    import sys
+
+    setup = approval_policy(home, approval={"min_approvals": 2})
+    for name in ("alice", "bob"):
+        write_key(home, name, setup.keys[name])
+    exc = _ask(dsn, setup)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVERNED_DB_")}
+    env["GOVERNED_DB_HOME"] = str(home)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "governed_db.cli.main",
+                "approvals",
+                "approve",
+                exc.approval_id,
+                "--reason",
+                "ok",
+                "--max-rows",
+                "11",
+                "--expires",
+                "2h",
+                "--approver",
+                name,
+                "--policy",
+                str(setup.policy_path),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("alice", "bob")
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), results
+    with prod(dsn, setup) as conn:
+        conn.execute(DELETE)
+    assert count(dsn) == ROWS - 11
+
+
+def test_bad_expires_is_a_clear_error(dsn: str, home: Path) -> None:
+    setup = approval_policy(home)
+    write_key(home, "alice", setup.keys["alice"])
+    exc = _ask(dsn, setup)
+    done = cli(
+        home,
+        "approvals",
+        "approve",
+        exc.approval_id,
+        "--reason",
+        "ok",
+        "--expires",
+        "soon",
+        "--policy",
+        str(setup.policy_path),
+    )
+    assert done.returncode == 1
+    assert "bad duration 'soon'" in done.stderr

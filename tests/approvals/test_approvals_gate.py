@@ -208,3 +208,30 @@ def test_statement_without_approval_need_runs(dsn: str, home: Path) -> None:
         conn.execute(DELETE)
     assert count(dsn) == ROWS - 11
     assert not (home / "approvals").exists() or not any((home / "approvals").glob("*/*.json"))
+
+
+def test_requester_group_lets_members_share_a_grant(dsn: str, home: Path) -> None:
+    setup = approval_policy(
+        home, approval={"requester": "agents"}, actors={"agents": [{"kind": "agent"}]}
+    )
+    approval_id = _ask(dsn, setup, identity="agent:one")
+    setup.decide(approval_id, "alice", max_rows=20)
+    with (
+        prod(dsn, setup, identity="human:zed") as conn,
+        pytest.raises(governed_db.ApprovalRequired),
+    ):
+        conn.execute(DELETE)  # not a member of the group
+    with prod(dsn, setup, identity="agent:two") as conn:
+        conn.execute(DELETE)
+    assert count(dsn) == ROWS - 11
+
+
+def test_a_grant_for_two_uses_runs_twice(dsn: str, home: Path) -> None:
+    setup = approval_policy(home, approval={"uses": 2})
+    statement = "update orders set note = note || '.' where id <= 3"
+    approval_id = _ask(dsn, setup, statement)
+    setup.decide(approval_id, "alice", max_rows=3)
+    for _ in range(2):
+        with prod(dsn, setup) as conn:
+            conn.execute(statement)
+    assert _ask(dsn, setup, statement) != approval_id
