@@ -96,12 +96,6 @@ KNOWN: dict[str, str] = {
         " not refused, and COPY lines carry no column names: bare password, client_secret,"
         " phone/SSN digits pass (SELECT of the same result masks them by column name)"
     ),
-    "side-channel[error-message]": (
-        "LEAK: the server's error message quotes the value"
-        ' (invalid input syntax for type integer: "<email>"); psycopg errors pass unchanged'
-    ),
-    "side-channel[raise-notice]": "LEAK: RAISE NOTICE text reaches notice handlers unmasked",
-    "side-channel[pg_notify-payload]": "LEAK: pg_notify payloads reach notifies() unmasked",
     **{f"derived-bare[{cell}]": _LINEAGE for cell in DERIVED_BARE_IDS},
 }
 

@@ -8,15 +8,17 @@ with the user's own ``cursor_factory`` or not, is a governed one.
 
 from __future__ import annotations
 
+import logging
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import psycopg
-from psycopg import ConnectionInfo, pq, sql
+from psycopg import ConnectionInfo, Notify, pq, sql
 from psycopg.conninfo import conninfo_to_dict
 
 from governed_db.driver._trusted import AsyncTrustedCursor, arun
@@ -34,10 +36,17 @@ from governed_db.driver.pgconn_guard import (
 from governed_db.driver.pipelined import PipelineOutcomes
 from governed_db.driver.plain import check_wait
 from governed_db.driver.session_state import check_session_state
+from governed_db.driver.side_channels import (
+    masked_diagnostic_info,
+    masked_error,
+    masked_notify,
+)
 from governed_db.errors import GovernanceError
 from governed_db.governor import Governor, Session, build_governor
 
 __all__ = ["AsyncConnection", "Connection", "UnknownKeywordError"]
+
+_LOG = logging.getLogger("psycopg")
 
 GOVERNANCE_KEYWORDS = ("policy", "identity", "environment", "audit", "governor")
 
@@ -113,6 +122,44 @@ def _session_for(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -
 
 
 _NOT_GOVERNED = "this connection has no governor (it was not opened by connect())"
+
+
+def _mask_server_texts(conn: Any, pgconn: Any) -> None:
+    """Route libpq's notices and notifications through masking (psycopg's own dispatch)."""
+    wself = weakref.ref(conn)
+    pgconn.notice_handler = partial(_notice, wself)
+    pgconn.notify_handler = partial(_notify, wself)
+
+
+def _notice(wself: Any, res: Any) -> None:
+    self = wself()
+    if not (self and self._notice_handlers):
+        return
+    encoding = self._gov_pgconn._encoding
+    mask = self._gov_masker()
+    info = masked_diagnostic_info(res, mask, encoding) if mask is not None else None
+    diag = psycopg.errors.Diagnostic(res if info is None else info, encoding)
+    for callback in self._notice_handlers:
+        try:
+            callback(diag)
+        except Exception as exc:
+            _LOG.exception("error processing notice callback '%s': %s", callback, exc)
+
+
+def _notify(wself: Any, pgn: Any) -> None:
+    self = wself()
+    if not self:
+        return
+    encoding = self._gov_pgconn._encoding
+    notify = Notify(pgn.relname.decode(encoding), pgn.extra.decode(encoding), pgn.be_pid)
+    mask = self._gov_masker()
+    if mask is not None:
+        notify = masked_notify(notify, mask)
+    if self._notify_handlers:
+        for callback in self._notify_handlers:
+            callback(notify)
+    elif (backlog := self._notifies_backlog) is not None:
+        backlog.append(notify)
 
 
 class _Transaction(GuardedHandle, psycopg.Transaction):
@@ -229,6 +276,18 @@ class _GovernedFactories:
             command = data
         return super()._exec_command(command, result_format)  # type: ignore[misc]
 
+    def _gov_error(self, exc: psycopg.Error) -> psycopg.Error:
+        """``exc``, or a copy whose server texts are masked when they quote data."""
+        state = self._gov_state
+        if state is None or getattr(exc, "_info", None) is None:
+            return exc
+        mask = state[0].text_masker(state[1])
+        return exc if mask is None else masked_error(exc, mask)
+
+    def _gov_masker(self) -> Callable[[str], str] | None:
+        state = self._gov_state
+        return None if state is None else state[0].text_masker(state[1])
+
     def _gov_columns_of(self, cursor: Any) -> list[tuple[str, str | None, int]]:
         """The columns of ``cursor``'s current result, with their sources (for masking)."""
         return columns_of(cursor, self._gov_catalog)
@@ -295,6 +354,7 @@ class Connection(_GovernedFactories, psycopg.Connection[Any]):
         self._gov_cursor_factory = Cursor
         self._gov_server_cursor_factory = ServerCursor
         super().__init__(pgconn, row_factory)
+        _mask_server_texts(self, pgconn)
 
     @classmethod
     def connect(  # type: ignore[override]
@@ -340,23 +400,37 @@ class Connection(_GovernedFactories, psycopg.Connection[Any]):
         return conn
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
-        """psycopg's ``wait``; statements of plain psycopg cursors are decided here."""
-        if gen is self._gov_checked_gen:  # a wire-checked cursor's: its own hooks check it
-            self._gov_checked_gen = None
-            return super().wait(gen, interval, timeout)
-        plain = check_wait(self, gen)
-        if plain is None:
-            return super().wait(gen, interval, timeout)
-        pending = plain.expect(self)
+        """psycopg's ``wait``; plain psycopg cursors are decided here, server texts masked."""
         try:
-            result = super().wait(plain.gen, interval, timeout)
-        except BaseException as exc:
-            plain.failed(self, pending, exc)
-            raise
-        if pending is None:
-            plain.settle(self, None)
-            plain.shape(self)
-        return result
+            if gen is self._gov_checked_gen:  # a wire-checked cursor's: its hooks check it
+                self._gov_checked_gen = None
+                return super().wait(gen, interval, timeout)
+            plain = check_wait(self, gen)
+            if plain is None:
+                return super().wait(gen, interval, timeout)
+            pending = plain.expect(self)
+            try:
+                result = super().wait(plain.gen, interval, timeout)
+            except BaseException as exc:
+                plain.failed(self, pending, exc)
+                raise
+            if pending is None:
+                plain.settle(self, None)
+                plain.shape(self)
+            return result
+        except psycopg.Error as exc:
+            masked = self._gov_error(exc)
+            if masked is exc:
+                raise
+        raise masked  # outside the handler: the unmasked error is not its context
+
+    def notifies(
+        self, *, timeout: float | None = None, stop_after: int | None = None
+    ) -> Generator[Notify, None, None]:
+        """psycopg's ``notifies()``; payloads are masked like a computed text column."""
+        for notify in super().notifies(timeout=timeout, stop_after=stop_after):
+            mask = self._gov_masker()
+            yield notify if mask is None else masked_notify(notify, mask)
 
     @contextmanager
     def transaction(
@@ -408,6 +482,7 @@ class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
         self._gov_cursor_factory = AsyncCursor
         self._gov_server_cursor_factory = AsyncServerCursor
         super().__init__(pgconn, row_factory)
+        _mask_server_texts(self, pgconn)
 
     @classmethod
     async def connect(  # type: ignore[override]
@@ -453,23 +528,37 @@ class AsyncConnection(_GovernedFactories, psycopg.AsyncConnection[Any]):
         return conn
 
     async def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
-        """psycopg's ``wait``; statements of plain psycopg cursors are decided here."""
-        if gen is self._gov_checked_gen:  # a wire-checked cursor's: its own hooks check it
-            self._gov_checked_gen = None
-            return await super().wait(gen, interval, timeout)
-        plain = check_wait(self, gen)
-        if plain is None:
-            return await super().wait(gen, interval, timeout)
-        pending = plain.expect(self)
+        """psycopg's ``wait``; plain psycopg cursors are decided here, server texts masked."""
         try:
-            result = await super().wait(plain.gen, interval, timeout)
-        except BaseException as exc:
-            plain.failed(self, pending, exc)
-            raise
-        if pending is None:
-            plain.settle(self, None)
-            plain.shape(self)
-        return result
+            if gen is self._gov_checked_gen:  # a wire-checked cursor's: its hooks check it
+                self._gov_checked_gen = None
+                return await super().wait(gen, interval, timeout)
+            plain = check_wait(self, gen)
+            if plain is None:
+                return await super().wait(gen, interval, timeout)
+            pending = plain.expect(self)
+            try:
+                result = await super().wait(plain.gen, interval, timeout)
+            except BaseException as exc:
+                plain.failed(self, pending, exc)
+                raise
+            if pending is None:
+                plain.settle(self, None)
+                plain.shape(self)
+            return result
+        except psycopg.Error as exc:
+            masked = self._gov_error(exc)
+            if masked is exc:
+                raise
+        raise masked  # outside the handler: the unmasked error is not its context
+
+    async def notifies(
+        self, *, timeout: float | None = None, stop_after: int | None = None
+    ) -> AsyncGenerator[Notify, None]:
+        """psycopg's ``notifies()``; payloads are masked like a computed text column."""
+        async for notify in super().notifies(timeout=timeout, stop_after=stop_after):
+            mask = self._gov_masker()
+            yield notify if mask is None else masked_notify(notify, mask)
 
     @asynccontextmanager
     async def transaction(

@@ -218,6 +218,10 @@ class Governor:
         """
         return None
 
+    def text_masker(self, session: Session) -> Callable[[str], str] | None:
+        """How to mask free text the server sends (errors, notices, NOTIFY), or None."""
+        return None
+
     def shape_rows(self, cursor: Any, make_row: RowMaker) -> RowMaker:
         """Return the row maker for a new result (called once per result)."""
         return make_row

@@ -9,6 +9,7 @@ them. When the policy configures audit, every step is written to the trail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -29,11 +30,14 @@ from governed_db.governor.masking_gate import MaskingGate
 from governed_db.governor.planned import Planned, ends_transactions, row_limit_unenforceable
 from governed_db.governor.session_rules import Changes, apply, hard_rule, with_prepared
 from governed_db.identity import Identity, current_identity
-from governed_db.masking import MaskedValues
+from governed_db.masking import ColumnIdentity, MaskedValues
 from governed_db.policy import Context, Decision, DecisionCache, Policy, decide, violation
 from governed_db.sql import Facts, analyze
 
 __all__ = ["PolicyGovernor"]
+
+#: The type of a text column (what the server's free texts are masked as).
+_TEXT_OID = 25
 
 #: Decided statements kept per session (its own identity), before the cache starts over.
 _SESSION_PLANS = 512
@@ -323,6 +327,19 @@ class PolicyGovernor(Governor):
         session: Session = state[1]
         identity = current_identity() or session.identity
         return self._masking.copy_out(cursor, tables, session.environment, identity, session.masked)
+
+    def text_masker(self, session: Session) -> Callable[[str], str] | None:
+        identity = current_identity() or session.identity
+        rules = self._masking.rules(session.environment, identity)
+        plan = rules.plan([ColumnIdentity("message", None, _TEXT_OID)])
+        if not plan.needs_masking:
+            return None
+        masker = plan.start(session.masked)
+
+        def mask(text: str) -> str:
+            return masker.apply((text,))[0]  # type: ignore[no-any-return]
+
+        return mask
 
     def shape_rows(self, cursor: Any, make_row: RowMaker) -> RowMaker:
         state = cursor._conn._gov_state
