@@ -30,14 +30,22 @@ _TEXT_OIDS = frozenset({25, 1043, 1042, 19})
 class MaskedResult:
     """A read-through view of a ``PGresult`` whose ``get_value`` is masked."""
 
-    __slots__ = ("_masker", "_res", "_rows", "_tx")
+    __slots__ = ("_context", "_masker", "_res", "_rows", "_tx")
 
     def __init__(self, res: Any, cursor: Any, masker: Any) -> None:
         self._res = res
         self._masker = masker
-        self._tx = adapt.Transformer.from_context(cursor)
-        self._tx.set_pgresult(res)
+        self._context = cursor  # loaders are looked up only if get_value() is called
+        self._tx: Any = None
         self._rows: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+
+    def _loader(self) -> Any:
+        tx = self._tx
+        if tx is None:
+            tx = self._tx = adapt.Transformer.from_context(self._context)
+            tx.set_pgresult(self._res)
+            self._context = None
+        return tx
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._res, name)
@@ -52,7 +60,7 @@ class MaskedResult:
         try:
             if type_oid in _JSON_OIDS:
                 return json.dumps(value).encode("utf-8")
-            dumped = self._tx.get_dumper(value, PyFormat.TEXT).dump(value)
+            dumped = self._loader().get_dumper(value, PyFormat.TEXT).dump(value)
         except (psycopg.Error, TypeError, ValueError):
             return None
         return None if dumped is None else bytes(dumped)
@@ -64,7 +72,7 @@ class MaskedResult:
             return None
         pair = self._rows.get(row_number)
         if pair is None:
-            loaded = self._tx.load_row(row_number, tuple)
+            loaded = self._loader().load_row(row_number, tuple)
             if loaded is None:
                 return raw
             pair = (loaded, self._masker.apply(loaded))
