@@ -32,14 +32,17 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from orjson import loads as _loads
 
 from governed_db.audit import heads
+from governed_db.audit import verify_parallel as parallel
 from governed_db.audit.canonical import record_hash
 from governed_db.audit.trust import PublicKeys
+from governed_db.audit.verify_chain_end import ChainEnd
 from governed_db.audit.verify_lines import decode, noncanonical, read_batches
 from governed_db.audit.verify_report import (
     STRICT_KINDS,
@@ -71,13 +74,14 @@ def _body_hash(line: bytes, data: dict[str, Any], claimed: str) -> str:
     return record_hash(data)
 
 
-class Verifier:
+class Verifier(ChainEnd):
     """Checks files against a set of trusted public keys (see the module docstring).
 
     ``anchored=False`` says the keys are not a trust root (they came from a
     directory the writer itself writes to): reported, and a failure under
     ``strict``. ``witness`` maps chain ids to heads (``heads.Head``) seen by a
-    witness outside the writer's control.
+    witness outside the writer's control. Big spools are checked by worker
+    processes (``verify_parallel``) unless ``parallel`` is False.
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class Verifier:
         trust_sources: Iterable[str] = (),
         witness: Mapping[str, list[heads.Head]] | None = None,
         witness_name: str | None = None,
+        parallel: bool = True,
     ) -> None:
         self.keys = keys
         self.partial = partial
@@ -104,6 +109,8 @@ class Verifier:
             c: {h.seq for h in hs} for c, hs in (witness or {}).items()
         }
         self._deferred: list[tuple[ChainSummary, int, str, str, str, str]] = []
+        self.parallel = parallel
+        self._pool: ProcessPoolExecutor | None = None
 
     def verify(
         self, paths: Iterable[Path], progress: Callable[[int], None] | None = None
@@ -117,9 +124,17 @@ class Verifier:
             witness=self.witness_name,
         )
         self._deferred = []
-        for path in paths:
-            report.files += 1
-            self._file(path, report, progress)
+        files = list(paths)
+        if self.parallel:
+            self._pool = parallel.open_pool(sum(p.stat().st_size for p in files if p.is_file()))
+        try:
+            for path in files:
+                report.files += 1
+                self._file(path, report, progress)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
         self._recheck_deferred(report)
         for chain in report.chains.values():
             self._finish(chain, report)
@@ -156,87 +171,99 @@ class Verifier:
         self, path: Path, report: VerifyReport, progress: Callable[[int], None] | None
     ) -> None:
         name = path.name
-        chains = report.chains
-        last_id: str | None = None
-        chain: ChainSummary | None = None
-        special = _SPECIAL
+        if self._pool is not None and path.stat().st_size >= 2 * parallel.CHUNK:
+            parallel.verify_file(self, path, report, progress, self._pool)
+            return
         for batch in read_batches(path):
             lines = batch.lines
             if progress is not None:
                 progress(sum(map(len, lines)) + len(lines) + len(batch.partial))
-            try:
-                values: list[Any] = list(map(_loads, lines))
-            except ValueError:
-                values = [_fast_decode(line) for line in lines]
-            bad = set(noncanonical(lines, values))
-            report.records += len(lines)
-            first = batch.first_lineno
-            for i, value in enumerate(values):
-                line = lines[i]
-                try:
-                    chain_id = value["chain"]
-                    seq = value["seq"]
-                    claimed = value["hash"]
-                    prev = value["prev"]
-                    kind = value["kind"]
-                except (KeyError, TypeError):
-                    self._malformed(report, f"{name}:{first + i}", _why(line))
-                    continue
-                if (
-                    type(seq) is not int
-                    or type(claimed) is not str
-                    or type(kind) is not str
-                    or type(chain_id) is not str
-                ):
-                    self._malformed(report, f"{name}:{first + i}", _FIELDS_ERROR)
-                    continue
-                if chain_id != last_id:
-                    chain = chains.get(chain_id)
-                    if chain is None:
-                        chain = chains[chain_id] = ChainSummary(chain_id, expected=-1)
-                    last_id = chain_id
-                assert chain is not None
-                chain.records += 1
-                if (
-                    seq == chain.expected
-                    and prev == chain.last_hash
-                    and kind not in special
-                    and "sig" not in value
-                    and not chain.closed
-                    and chain.signing != "every"
-                    and i not in bad
-                ):
-                    cut = line.find(b',"hash":"')
-                    digest = _sha256(line[:cut])
-                    digest.update(line[cut + 74 :])
-                    if digest.hexdigest() == claimed:
-                        chain.expected = seq + 1
-                        chain.last_seq = seq
-                        chain.last_hash = claimed
-                        continue
-                if type(prev) is not str:
-                    self._malformed(report, f"{name}:{first + i}", _FIELDS_ERROR)
-                    continue
-                where = f"{name}:{first + i}"
-                if i in bad:
-                    self._problem(
-                        report,
-                        "error",
-                        "non-canonical",
-                        "line is not the canonical form of its record (a duplicate key, "
-                        "whitespace, key order, an escape or a number changed): readers "
-                        "may see different records (line modified)",
-                        (chain_id, seq, where),
-                    )
-                self._record(line, value, chain, where, report)
+            self._lines(name, batch.first_lineno, lines, report)
             if batch.partial:
+                self._truncated_line(report, f"{name}:{batch.first_lineno + len(lines)}")
+
+    def _truncated_line(self, report: VerifyReport, where: str) -> None:
+        self._problem(
+            report,
+            "warning" if self.partial else "error",
+            "truncated",
+            "last line is incomplete (file truncated mid-record)",
+            (None, None, where),
+        )
+
+    def _lines(
+        self, name: str, first: int, lines: list[bytes], report: VerifyReport, *, count: bool = True
+    ) -> None:
+        """Check consecutive lines of a file; ``first`` is the first one's line number."""
+        chains = report.chains
+        last_id: str | None = None
+        chain: ChainSummary | None = None
+        special = _SPECIAL
+        try:
+            values: list[Any] = list(map(_loads, lines))
+        except ValueError:
+            values = [_fast_decode(line) for line in lines]
+        bad = set(noncanonical(lines, values))
+        if count:
+            report.records += len(lines)
+        for i, value in enumerate(values):
+            line = lines[i]
+            try:
+                chain_id = value["chain"]
+                seq = value["seq"]
+                claimed = value["hash"]
+                prev = value["prev"]
+                kind = value["kind"]
+            except (KeyError, TypeError):
+                self._malformed(report, f"{name}:{first + i}", _why(line))
+                continue
+            if (
+                type(seq) is not int
+                or type(claimed) is not str
+                or type(kind) is not str
+                or type(chain_id) is not str
+            ):
+                self._malformed(report, f"{name}:{first + i}", _FIELDS_ERROR)
+                continue
+            if chain_id != last_id:
+                chain = chains.get(chain_id)
+                if chain is None:
+                    chain = chains[chain_id] = ChainSummary(chain_id, expected=-1)
+                last_id = chain_id
+            assert chain is not None
+            chain.records += 1
+            if (
+                seq == chain.expected
+                and prev == chain.last_hash
+                and kind not in special
+                and "sig" not in value
+                and not chain.closed
+                and chain.signing != "every"
+                and i not in bad
+            ):
+                cut = line.find(b',"hash":"')
+                digest = _sha256(line[:cut])
+                digest.update(line[cut + 74 :])
+                if digest.hexdigest() == claimed:
+                    chain.expected = seq + 1
+                    chain.last_seq = seq
+                    chain.last_hash = claimed
+                    continue
+            if type(prev) is not str:
+                self._malformed(report, f"{name}:{first + i}", _FIELDS_ERROR)
+                continue
+            where = f"{name}:{first + i}"
+            if i in bad:
                 self._problem(
                     report,
-                    "warning" if self.partial else "error",
-                    "truncated",
-                    "last line is incomplete (file truncated mid-record)",
-                    (None, None, f"{name}:{first + len(lines)}"),
+                    "error",
+                    "non-canonical",
+                    "line is not the canonical form of its record (a duplicate key, "
+                    "whitespace, key order, an escape or a number changed): readers "
+                    "may see different records (line modified)",
+                    (chain_id, seq, where),
                 )
+            self._record(line, value, chain, where, report)
 
     def _malformed(self, report: VerifyReport, where: str, reason: str) -> None:
         self._problem(
@@ -449,92 +476,6 @@ class Verifier:
                 f"({', '.join(self.keys.kids()) or 'none'}); its signatures are unchecked",
                 (chain.id, seq, where),
             )
-
-    # -- the end of a chain ----------------------------------------------------
-
-    def _finish(self, chain: ChainSummary, report: VerifyReport) -> None:
-        for lo, hi, where in chain.gaps:
-            what = f"seq {lo}" if lo == hi else f"seq {lo}..{hi}"
-            self._problem(
-                report,
-                "error",
-                "deleted",
-                f"{what} missing (records deleted)",
-                (chain.id, lo, where),
-            )
-        self._key_validity(chain, report)
-        if chain.signing == "none" and self.allow_unsigned:
-            return
-        at = (chain.id, chain.last_seq, chain.last_where)
-        if not chain.closed:
-            tail = chain.last_seq - chain.signed_through
-            detail = (
-                f"; seq {chain.signed_through + 1}..{chain.last_seq} ({tail} record(s)) "
-                "come after the last signature and are vouched for by none"
-                if tail > 0
-                else ""
-            )
-            self._problem(
-                report,
-                "warning" if self.partial else "error",
-                "truncated",
-                "no close record: the tail was truncated, or the writer is still "
-                f"running or crashed{detail}",
-                at,
-            )
-            if tail > 0 and self.partial:
-                self._problem(
-                    report,
-                    "warning",
-                    "unsigned-tail",
-                    f"{tail} record(s) after the last signature (seq "
-                    f"{chain.signed_through + 1}..{chain.last_seq}) are not signed yet",
-                    at,
-                )
-        elif chain.recovered_by:
-            n = chain.unvouched
-            vouched = (
-                f"{n} record(s) (seq {chain.last_seq - n}..{chain.last_seq - 1}) after the "
-                "writer's last signature are vouched for only by the recovering process"
-                if n
-                else "every record before it was signed by the writer"
-            )
-            self._problem(
-                report,
-                "warning",
-                "recovered",
-                f"chain was not closed by its writer: sealed by crash recovery (by chain "
-                f"{chain.recovered_by[:12]}); {vouched}. A closed chain cut after a checkpoint "
-                "and resealed looks the same: check it against a witness",
-                at,
-            )
-
-    def _key_validity(self, chain: ChainSummary, report: VerifyReport) -> None:
-        """A retired or revoked key may not sign a chain that started after that."""
-        started = chain.started or ""
-        for kid in sorted(chain.kids):
-            revoked = self.keys.revoked_at(kid)
-            if revoked is not None and (revoked == "" or started >= revoked):
-                when = f" at {revoked}" if revoked else ""
-                self._problem(
-                    report,
-                    "error",
-                    "revoked-key",
-                    f"signed with key {kid}, revoked{when}; the chain started {started}",
-                    (chain.id, chain.first_seq, ""),
-                )
-                continue
-            retired = self.keys.retired_at(kid)
-            if retired is not None and started >= retired:
-                self._problem(
-                    report,
-                    "error",
-                    "retired-key",
-                    f"signed with key {kid}, retired at {retired} by a rotation record; "
-                    f"the chain started {started}, after that (the old key was used to "
-                    "forge or continue a chain)",
-                    (chain.id, chain.first_seq, ""),
-                )
 
 
 def _fast_decode(line: bytes) -> Any:
