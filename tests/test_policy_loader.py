@@ -74,7 +74,10 @@ audit:
   checkpoint_seconds: 2.5
   rotate: {max_bytes: 1000, max_age: 12h}
   sinks:
-    - {type: http, url: "https://audit.example.com", token: env:AUDIT_TOKEN, retries: 3}
+    - type: http
+      url: "https://audit.example.com"
+      headers: {Authorization: env:AUDIT_TOKEN}
+      batch_size: 3
     - type: memory
 """
 ENV = {"AUDIT_PATH": "/var/log/audit.jsonl", "AUDIT_BATCH": "25", "AUDIT_TOKEN": "s3cret"}
@@ -132,9 +135,9 @@ def test_every_section(tmp_path: Path) -> None:
     assert audit["batch_ms"] == 25
     assert audit["parameters"] == "off"
     assert audit["checkpoint_seconds"] == 2.5
-    assert audit["rotate"]["max_age"] == "12h"
-    assert audit["sinks"][0]["token"] == "s3cret"
-    assert audit["sinks"][0]["retries"] == 3
+    assert audit["rotate"]["max_age"] == 12 * 3600
+    assert audit["sinks"][0]["headers"]["Authorization"] == "s3cret"
+    assert audit["sinks"][0]["batch_size"] == 3
     assert audit["sinks"][1]["type"] == "memory"
     with pytest.raises(TypeError):
         audit["path"] = "x"  # type: ignore[index]

@@ -6,6 +6,7 @@ Every problem is a ``PolicyError`` whose ``key`` names the setting, e.g.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,14 @@ from urllib.parse import urlsplit
 
 from governed_db.errors import PolicyError
 
-__all__ = ["AuditSettings", "SinkSpec", "parse_duration", "parse_size"]
+__all__ = [
+    "SETTINGS_KEYS",
+    "AuditSettings",
+    "SinkSpec",
+    "check_keys",
+    "parse_duration",
+    "parse_size",
+]
 
 DURABILITY = ("strict", "batch", "none")
 PARAMETERS = ("off", "hash", "plain")
@@ -24,6 +32,21 @@ SIGNING = ("every", "checkpoint")
 SINK_TYPES = ("file", "http", "syslog", "postgres", "otlp", "stdout", "memory")
 REMOTE_TYPES = frozenset({"file", "http", "syslog", "postgres", "otlp"})
 
+#: The keys of the ``audit`` mapping.
+SETTINGS_KEYS = (
+    "path",
+    "durability",
+    "batch_ms",
+    "fail_closed",
+    "redact_literals",
+    "parameters",
+    "signing",
+    "checkpoint_every",
+    "checkpoint_seconds",
+    "rotate",
+    "sinks",
+)
+_ROTATE_KEYS = ("max_bytes", "max_age")
 _COMMON = {"type", "name"}
 _REMOTE = {"batch_size", "backoff_initial", "backoff_max"}
 _SINK_KEYS: dict[str, set[str]] = {
@@ -60,7 +83,7 @@ def parse_size(value: Any, key: str) -> int:
         m = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", value)
         if m and m.group(2).lower() in _UNITS and int(m.group(1)) > 0:
             return int(m.group(1)) * _UNITS[m.group(2).lower()]
-    raise PolicyError(f'{value!r} is not a size (e.g. 67108864 or "64MB")', key=key)
+    raise _error(f'{value!r} is not a size (e.g. 67108864 or "64MB")', key=key)
 
 
 def parse_duration(value: Any, key: str) -> float:
@@ -71,31 +94,83 @@ def parse_duration(value: Any, key: str) -> float:
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*", value)
         if m and float(m.group(1)) > 0:
             return float(m.group(1)) * _SECONDS[m.group(2) or "s"]
-    raise PolicyError(f'{value!r} is not a duration (e.g. 30, "500ms", "1d")', key=key)
+    raise _error(f'{value!r} is not a duration (e.g. 30, "500ms", "1d")', key=key)
+
+
+def _error(message: str, *, key: str) -> PolicyError:
+    """A PolicyError whose message starts with the setting's dotted key."""
+    return PolicyError(f"{key}: {message}", key=key)
 
 
 def _choice(value: Any, choices: Sequence[str], key: str) -> str:
-    if value not in choices:
-        raise PolicyError(f"{value!r} is not one of {', '.join(choices)}", key=key)
-    return str(value)
+    if not isinstance(value, str) or value not in choices:
+        close = []
+        if isinstance(value, str):
+            close = difflib.get_close_matches(value, list(choices), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise _error(f"{value!r} is not one of {', '.join(choices)}{hint}", key=key)
+    return value
 
 
 def _bool(value: Any, key: str) -> bool:
     if not isinstance(value, bool):
-        raise PolicyError(f"{value!r} is not true or false", key=key)
+        raise _error(f"{value!r} is not true or false", key=key)
     return value
 
 
 def _int(value: Any, key: str, low: int = 1, high: int = 10**9) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise PolicyError(f"{value!r} is not an integer between {low} and {high}", key=key)
+        raise _error(f"{value!r} is not an integer between {low} and {high}", key=key)
     return value
 
 
 def _str(value: Any, key: str) -> str:
     if not isinstance(value, str) or not value:
-        raise PolicyError(f"{value!r} is not a non-empty string", key=key)
+        raise _error(f"{value!r} is not a non-empty string", key=key)
     return value
+
+
+def _path(value: Any, key: str) -> str:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    return _str(value, key)
+
+
+def check_keys(raw: Mapping[Any, Any], allowed: Sequence[str], key: str, what: str) -> None:
+    """Reject a key not in ``allowed``, suggesting the closest one ("did you mean").
+
+    ``key`` is the mapping's own dotted key; the error names ``key.<bad key>``.
+    """
+    for name in raw:
+        if isinstance(name, str) and name in allowed:
+            continue
+        where = f"{key}.{name}"
+        if not isinstance(name, str):
+            raise _error(f"keys of {what} are strings, got {name!r}", key=where)
+        close = difflib.get_close_matches(name, list(allowed), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise _error(
+            f"unknown key {name!r} in {what}{hint}; known keys: {', '.join(sorted(allowed))}",
+            key=where,
+        )
+
+
+def _mapping(value: Any, key: str, what: str) -> Mapping[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise _error(f"{what} is a mapping, not {_describe(value)}", key=key)
+    return value
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    return f"a {type(value).__name__}"
 
 
 def resolve_secret(value: Any, key: str, environ: Mapping[str, str] | None = None) -> str:
@@ -105,7 +180,7 @@ def resolve_secret(value: Any, key: str, environ: Mapping[str, str] | None = Non
     if text.startswith("env:"):
         name = text[4:]
         if not env.get(name):
-            raise PolicyError(f"environment variable {name} is not set", key=key)
+            raise _error(f"environment variable {name} is not set", key=key)
         return env[name]
     if text.startswith("keyring:"):
         service, _, user = text[8:].partition("/")
@@ -115,9 +190,9 @@ def resolve_secret(value: Any, key: str, environ: Mapping[str, str] | None = Non
         try:
             secret = keyring.get_password(service, user) if user else None
         except KeyringError as exc:
-            raise PolicyError(f"keyring lookup {text!r} failed: {exc}", key=key) from exc
+            raise _error(f"keyring lookup {text!r} failed: {exc}", key=key) from exc
         if not secret:
-            raise PolicyError(f"nothing stored in keyring under {text[8:]!r}", key=key)
+            raise _error(f"nothing stored in keyring under {text[8:]!r}", key=key)
         return str(secret)
     return text
 
@@ -138,16 +213,14 @@ class SinkSpec:
 
 
 def _check_sink(raw: Any, key: str) -> tuple[str, dict[str, Any]]:
-    if not isinstance(raw, Mapping):
-        raise PolicyError("a sink is a mapping with a 'type'", key=key)
-    kind = _choice(raw.get("type"), SINK_TYPES, f"{key}.type")
+    raw = _mapping(raw, key, "a sink (with a 'type')")
+    if "type" not in raw:
+        raise _error(f"a sink needs a type: one of {', '.join(SINK_TYPES)}", key=f"{key}.type")
+    kind = _choice(raw["type"], SINK_TYPES, f"{key}.type")
     opts = dict(raw)
-    for name in opts:
-        if name not in _COMMON | _SINK_KEYS[kind]:
-            allowed = ", ".join(sorted(_COMMON | _SINK_KEYS[kind]))
-            raise PolicyError(
-                f"unknown key {name!r} for a {kind} sink (allowed: {allowed})", key=f"{key}.{name}"
-            )
+    check_keys(opts, sorted(_COMMON | _SINK_KEYS[kind]), key, f"a sink of type {kind}")
+    if "name" in opts:
+        _str(opts["name"], f"{key}.name")
     if "batch_size" in opts:
         _int(opts["batch_size"], f"{key}.batch_size", 1, 100_000)
     for name in ("backoff_initial", "backoff_max", "timeout"):
@@ -156,14 +229,17 @@ def _check_sink(raw: Any, key: str) -> tuple[str, dict[str, Any]]:
     if kind == "http":
         url = _str(opts.get("url"), f"{key}.url")
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-            raise PolicyError(f"{url!r} is not an http(s) URL", key=f"{key}.url")
+            raise _error(f"{url!r} is not an http(s) URL", key=f"{key}.url")
         _choice(opts.get("format", "generic"), ("generic", "splunk_hec"), f"{key}.format")
     if kind in ("http", "otlp") and "headers" in opts:
-        headers = opts["headers"]
-        if not isinstance(headers, Mapping):
-            raise PolicyError("headers is a mapping of name to value", key=f"{key}.headers")
+        headers = _mapping(opts["headers"], f"{key}.headers", "headers (name: value)")
         for hname, hvalue in headers.items():
+            _str(hname, f"{key}.headers")
             _str(hvalue, f"{key}.headers.{hname}")
+    if kind == "otlp" and "endpoint" in opts:
+        endpoint = _str(opts["endpoint"], f"{key}.endpoint")
+        if urlsplit(endpoint).scheme not in ("http", "https") or not urlsplit(endpoint).netloc:
+            raise _error(f"{endpoint!r} is not an http(s) URL", key=f"{key}.endpoint")
     if kind == "syslog":
         addr = _str(opts.get("address"), f"{key}.address")
         parts = urlsplit(addr)
@@ -171,15 +247,21 @@ def _check_sink(raw: Any, key: str) -> tuple[str, dict[str, Any]]:
             parts.scheme == "unix" and parts.path
         )
         if not ok:
-            raise PolicyError(
+            raise _error(
                 f"{addr!r} is not udp://HOST:PORT, tcp://HOST:PORT or unix:///PATH",
                 key=f"{key}.address",
             )
+        if "facility" in opts:
+            from governed_db.audit.sinks.syslog import FACILITIES
+
+            _choice(opts["facility"], tuple(FACILITIES), f"{key}.facility")
+        if "app_name" in opts:
+            _str(opts["app_name"], f"{key}.app_name")
     if kind == "postgres":
         _str(opts.get("dsn"), f"{key}.dsn")
         table = opts.get("table", "governed_db_audit")
         if not isinstance(table, str) or not _IDENT.match(table):
-            raise PolicyError(f"{table!r} is not a table name (schema.table)", key=f"{key}.table")
+            raise _error(f"{table!r} is not a table name (schema.table)", key=f"{key}.table")
     if kind == "stdout":
         _choice(opts.get("format", "json"), ("json", "rich"), f"{key}.format")
     if kind == "file":
@@ -210,68 +292,72 @@ class AuditSettings:
         return tuple(s for s in self.sinks if s.remote and s.type != "file")
 
     @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any] | None) -> AuditSettings:
-        """Validate the ``audit`` mapping (None or empty: in-memory defaults)."""
-        raw = dict(raw or {})
+    def from_mapping(cls, raw: Mapping[str, Any] | None, key: str = "audit") -> AuditSettings:
+        """Validate the ``audit`` mapping (None or empty: in-memory defaults).
+
+        Every key is checked (an unknown one is an error with the closest known
+        key suggested) and so is every value's type: a misspelt setting never
+        silently leaves the default in place.
+        """
+        raw = dict(_mapping(raw if raw is not None else {}, key, "the audit settings"))
+        check_keys(raw, SETTINGS_KEYS, key, "the audit settings")
         values: dict[str, Any] = {}
         if raw.get("path") is not None:
-            values["path"] = Path(_str(raw["path"], "audit.path"))
+            values["path"] = Path(_path(raw["path"], f"{key}.path"))
         if "durability" in raw:
-            values["durability"] = _choice(raw["durability"], DURABILITY, "audit.durability")
+            values["durability"] = _choice(raw["durability"], DURABILITY, f"{key}.durability")
         if "batch_ms" in raw:
-            values["batch_ms"] = _int(raw["batch_ms"], "audit.batch_ms", 1, 60_000)
+            values["batch_ms"] = _int(raw["batch_ms"], f"{key}.batch_ms", 1, 60_000)
         for name in ("fail_closed", "redact_literals"):
             if name in raw:
-                values[name] = _bool(raw[name], f"audit.{name}")
+                values[name] = _bool(raw[name], f"{key}.{name}")
         if "parameters" in raw:
-            values["parameters"] = _choice(raw["parameters"], PARAMETERS, "audit.parameters")
+            values["parameters"] = _choice(raw["parameters"], PARAMETERS, f"{key}.parameters")
         if "signing" in raw:
-            values["signing"] = _choice(raw["signing"], SIGNING, "audit.signing")
+            values["signing"] = _choice(raw["signing"], SIGNING, f"{key}.signing")
         if "checkpoint_every" in raw:
-            values["checkpoint_every"] = _int(raw["checkpoint_every"], "audit.checkpoint_every")
+            values["checkpoint_every"] = _int(raw["checkpoint_every"], f"{key}.checkpoint_every")
         if "checkpoint_seconds" in raw:
             values["checkpoint_seconds"] = parse_duration(
-                raw["checkpoint_seconds"], "audit.checkpoint_seconds"
+                raw["checkpoint_seconds"], f"{key}.checkpoint_seconds"
             )
-        rotate = raw.get("rotate") or {}
-        if not isinstance(rotate, Mapping):
-            raise PolicyError("rotate is a mapping {max_bytes, max_age}", key="audit.rotate")
-        for name in rotate:
-            if name not in ("max_bytes", "max_age"):
-                raise PolicyError(f"unknown key {name!r}", key=f"audit.rotate.{name}")
+        rotate = raw.get("rotate")
+        rotate = {} if rotate is None else _mapping(rotate, f"{key}.rotate", "rotate")
+        check_keys(rotate, _ROTATE_KEYS, f"{key}.rotate", "rotate")
         if "max_bytes" in rotate:
-            values["rotate_bytes"] = parse_size(rotate["max_bytes"], "audit.rotate.max_bytes")
+            values["rotate_bytes"] = parse_size(rotate["max_bytes"], f"{key}.rotate.max_bytes")
         if "max_age" in rotate:
-            values["rotate_seconds"] = parse_duration(rotate["max_age"], "audit.rotate.max_age")
-        values["sinks"] = cls._sinks(raw.get("sinks") or [], values)
+            values["rotate_seconds"] = parse_duration(rotate["max_age"], f"{key}.rotate.max_age")
+        sinks = raw.get("sinks")
+        values["sinks"] = cls._sinks([] if sinks is None else sinks, values, key)
         inline = {"memory", "stdout"}
         if "path" not in values and any(s.type not in inline for s in values["sinks"]):
-            raise PolicyError(
+            raise _error(
                 "remote sinks are fed from the local spool: set audit.path "
                 "(or add a sink of type file)",
-                key="audit.path",
+                key=f"{key}.path",
             )
         return cls(**values)
 
     @staticmethod
-    def _sinks(raw: Any, values: dict[str, Any]) -> tuple[SinkSpec, ...]:
-        if not isinstance(raw, Sequence) or isinstance(raw, str):
-            raise PolicyError("sinks is a list of mappings", key="audit.sinks")
+    def _sinks(raw: Any, values: dict[str, Any], where: str) -> tuple[SinkSpec, ...]:
+        if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
+            raise _error(f"sinks is a list of mappings, not {_describe(raw)}", key=f"{where}.sinks")
         specs: list[SinkSpec] = []
         names: set[str] = set()
         for i, item in enumerate(raw):
-            key = f"audit.sinks[{i}]"
+            key = f"{where}.sinks[{i}]"
             kind, opts = _check_sink(item, key)
             if kind == "file":  # the file sink *is* the spool
                 if "path" in values:
-                    raise PolicyError(
+                    raise _error(
                         "the file sink is the local spool; give either audit.path or one "
                         "file sink, not both",
                         key=f"{key}.path",
                     )
                 values["path"] = Path(opts["path"])
                 sub = {k: v for k, v in opts.items() if k in ("durability", "batch_ms", "rotate")}
-                merged = AuditSettings.from_mapping(sub)
+                merged = AuditSettings.from_mapping(sub, key)
                 for name in ("durability", "batch_ms", "rotate_bytes", "rotate_seconds"):
                     if name in sub or (name.startswith("rotate") and "rotate" in sub):
                         values[name] = getattr(merged, name)
@@ -279,10 +365,10 @@ class AuditSettings:
             name = str(opts.get("name") or kind)
             if name in names:
                 if "name" in opts:
-                    raise PolicyError(f"two sinks are named {name!r}", key=f"{key}.name")
+                    raise _error(f"two sinks are named {name!r}", key=f"{key}.name")
                 name = f"{kind}{i}"
             if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-                raise PolicyError(f"{name!r}: use letters, digits, _ . -", key=f"{key}.name")
+                raise _error(f"{name!r}: use letters, digits, _ . -", key=f"{key}.name")
             names.add(name)
             specs.append(SinkSpec(kind, name, opts, key))
         return tuple(specs)

@@ -109,7 +109,8 @@ class Policy:
 
     ``limits`` maps environment names to their resolved limits (the default
     merged in); ``audit`` is the validated ``audit`` section as a read-only
-    mapping for the audit room to build sinks from. ``masking`` is the
+    mapping for the audit room to build sinks from (``audit_enabled`` is False
+    for ``audit: false``, audit explicitly turned off). ``masking`` is the
     validated ``masking`` section (the built-in baseline's when not given);
     ``masking_for(context)`` gives the masking rules that hold for a context.
     """
@@ -123,6 +124,7 @@ class Policy:
     default_limits: Limits = field(default_factory=Limits)
     limits: Mapping[str, Limits] = field(default_factory=lambda: MappingProxyType({}))
     audit: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    audit_enabled: bool = True
     source: str = "<mapping>"
     description: str = ""
     masking: MaskingSection = field(default_factory=_baseline_masking)
