@@ -89,8 +89,10 @@ def connect(
     ``identity`` says who is acting (detected when None); ``environment``
     names the environment (matched from the DSN when None). ``audit`` is an
     ``AuditTrail``, an audit settings mapping, an ``AuditSink`` or a list of
-    them (added to the policy's), or False; None means the policy's ``audit``
-    section. Every other keyword goes to psycopg unchanged.
+    them (added to the policy's), or False (off: only the session record, in
+    the default spool, says so); None means the policy's ``audit`` section,
+    and without one the default spool in the user data directory
+    (docs/audit.md). Every other keyword goes to psycopg unchanged.
     """
     return Connection.connect(
         conninfo,

@@ -9,6 +9,11 @@ server instead. Either way each test that asks for ``pg_dsn`` or
 
 from __future__ import annotations
 
+import atexit
+import functools
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import psycopg
@@ -20,6 +25,17 @@ from pytest_postgresql.executors import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
 from governed_db.embedded_server import start_embedded_server
+
+# Audit is on by default: keep the default spool, the signing key made on first use
+# and any keyring out of the real user's directories, for this process and every
+# subprocess a test starts. Tests that need their own set these again.
+_ISOLATED = tempfile.mkdtemp(prefix="governed-db-tests-")
+atexit.register(functools.partial(shutil.rmtree, _ISOLATED, ignore_errors=True))
+os.environ["GOVERNED_DB_DATA_DIR"] = os.path.join(_ISOLATED, "data")
+os.environ["GOVERNED_DB_HOME"] = os.path.join(_ISOLATED, "config")
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+for _name in ("GOVERNED_DB_SIGNING_KEY", "GOVERNED_DB_SIGNING_KEY_FILE", "GOVERNED_DB_POLICY"):
+    os.environ.pop(_name, None)
 
 
 def _with_template(executor: NoopExecutor) -> Iterator[NoopExecutor]:

@@ -139,14 +139,14 @@ def test_limits(example: Policy) -> None:
 
 def test_audit(example: Policy) -> None:
     audit = example.audit
-    assert audit["durability"] == "strict"
+    assert audit["durability"] == "batch"
     assert audit["fail_closed"] is True
     assert audit["parameters"] == "hash"
     assert audit["signing"] == "checkpoint"
     # The audit room accepts the example's section as the policy room hands it over.
     settings = AuditSettings.from_mapping(audit)
     assert settings.rotate_seconds == 86400
-    assert settings.durability == "strict"
+    assert settings.durability == "batch"
     assert list(audit["sinks"]) == []
 
 

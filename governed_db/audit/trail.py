@@ -204,18 +204,20 @@ class AuditTrail:
         environment: str,
         *,
         session_id: str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> AuditSession:
         """Record who connected where; the handle goes into every later call.
 
         ``conn_info`` holds libpq names (host, port, dbname, user,
-        application_name). Raises ``AuditError`` if the record can't be made
-        durable (or, with a writer thread, an earlier one failed) and
-        ``fail_closed`` is on.
+        application_name); ``extra`` adds fields (e.g. ``{"audit": "off"}``).
+        Raises ``AuditError`` if the record can't be made durable (or, with a
+        writer thread, an earlier one failed) and ``fail_closed`` is on.
         """
         fields = {
             **connection_fields(conn_info),
             "identity": jsonable(dict(identity)),
             "deployment.environment.name": environment,
+            **jsonable(dict(extra or {})),
         }
         session = AuditSession(session_id or uuid.uuid4().hex, fields)
         self._rec.put("session", (session,), critical=True)

@@ -10,17 +10,21 @@ literals whatever ``redact_literals`` says.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from governed_db.audit import AuditSession, AuditTrail, IntentRef, Prepared
+from governed_db.errors import GovernanceError
 from governed_db.governor.base import ClientMerged, Session, Ticket
 from governed_db.identity import Identity
 from governed_db.policy import Decision
 from governed_db.sql import Facts
 
-__all__ = ["AuditBridge", "decision_fields", "facts_fields"]
+__all__ = ["AuditBridge", "AuditOff", "decision_fields", "facts_fields"]
+
+log = logging.getLogger("governed_db.audit")
 
 
 def facts_fields(facts: Facts) -> dict[str, Any]:
@@ -205,3 +209,55 @@ class AuditBridge:
         with self._lock:
             for key in [k for k in self._acting if k[0] == session.session_id]:
                 self.trail.end_session(self._acting.pop(key))
+
+
+class AuditOff:
+    """Audit turned off explicitly: no statement is recorded, but the connection is.
+
+    Each connection's session record (and its end) still goes to the default
+    spool, with ``"audit": "off"`` and ``"audit.off_by"`` naming what turned it
+    off, so the trail shows every connection that ran unrecorded. That is best
+    effort: if the default spool can't be written, the connection opens anyway
+    (turning audit off must work where nothing can be written) and the reason
+    is logged once at WARNING.
+    """
+
+    __slots__ = ("_failed", "_lock", "_open", "_trail", "by")
+
+    def __init__(self, by: str, open_trail: Callable[[], AuditTrail]) -> None:
+        self.by = by
+        self._open = open_trail
+        self._trail: AuditTrail | None = None
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def open(self, session: Session) -> AuditSession | None:
+        """Write the 'connected, audit off' record; None if it could not be written."""
+        try:
+            with self._lock:
+                if self._trail is None or self._trail.closed:
+                    if self._failed:
+                        return None
+                    self._trail = self._open()
+                trail = self._trail
+            return trail.session(
+                session.params,
+                session.identity.as_dict() if session.identity is not None else {},
+                session.environment,
+                session_id=session.session_id,
+                extra={"audit": "off", "audit.off_by": self.by},
+            )
+        except (GovernanceError, OSError) as exc:
+            if not self._failed:
+                log.warning(
+                    "audit is off (%s) and that could not be recorded either: %s", self.by, exc
+                )
+            self._failed = True
+            return None
+
+    def close(self, session: Session) -> None:
+        """The connection closed (recorded if its opening was)."""
+        audit: AuditSession | None = session.audit
+        trail = self._trail
+        if audit is not None and trail is not None:
+            trail.end_session(audit)

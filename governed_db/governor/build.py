@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from governed_db.audit import AuditSink, AuditTrail
+from governed_db.audit.defaults import DATA_DIR_ENV, ensure_signer, with_default_path
+from governed_db.errors import AuditError
+from governed_db.governor.audit_bridge import AuditOff
 from governed_db.governor.base import Governor
 from governed_db.governor.policy_gate import PolicyGovernor
 from governed_db.identity import Identity, detect_identity
@@ -22,7 +25,7 @@ __all__ = ["build_governor"]
 
 _lock = threading.Lock()
 _files: dict[tuple[str, int, int], Policy] = {}
-_shared: dict[tuple[int, Identity, str | None, int], PolicyGovernor] = {}
+_shared: dict[tuple[int, Identity, str | None, int, str | None], PolicyGovernor] = {}
 _MAX = 64
 
 
@@ -57,23 +60,57 @@ def _policy(source: Any) -> Policy:
     return load_policy(source)
 
 
-def _trail(policy: Policy, audit: Any) -> AuditTrail | None:
-    """The audit trail: ``audit=`` if given, else the policy's ``audit`` section, else none."""
+def _open(settings: Mapping[str, Any] | None, sinks: Sequence[AuditSink] = ()) -> AuditTrail:
+    """A shared trail for validated ``settings``: the default spool if they name no place,
+    and a signing key (created on first use, see ``audit.defaults``)."""
+    values, defaulted = (dict(settings or {}), False) if sinks else with_default_path(settings)
+    signer = ensure_signer()
+    try:
+        return AuditTrail.shared(values, sinks=sinks, signer=signer)
+    except AuditError as exc:
+        if not defaulted:
+            raise
+        raise AuditError(
+            f"{exc}. Audit is on by default and writes to {values['path']}: set "
+            f"{DATA_DIR_ENV} or the policy's audit.path to a writable directory, or turn "
+            "audit off explicitly (connect(audit=False) or `audit: false` in the policy)"
+        ) from exc
+
+
+def _trail(policy: Policy, audit: Any) -> tuple[AuditTrail | None, str | None]:
+    """The audit trail and, when audit is explicitly off, who turned it off.
+
+    ``audit=`` wins over the policy: False (off), True or None (the policy's
+    ``audit`` section; None also honours ``audit: false``), an AuditTrail, a
+    settings mapping, or sinks (added to the policy's settings). Without any
+    configuration records go to the default spool (``audit.defaults``).
+    """
     if audit is False:
-        return None
-    if audit is None:
-        return AuditTrail.shared(policy.audit) if policy.audit else None
+        return None, "connect(audit=False)"
+    if audit is None and not policy.audit_enabled:
+        return None, f"policy {policy.source} (audit: false)"
+    if audit is None or audit is True:
+        return _open(policy.audit if policy.audit_enabled else None), None
     if isinstance(audit, AuditTrail):
-        return audit
+        return audit, None
     if isinstance(audit, Mapping):
-        return AuditTrail.shared(audit)
+        return _open(audit), None
+    if isinstance(audit, str | bytes) or not isinstance(audit, AuditSink | Iterable):
+        raise TypeError(
+            "audit= takes an AuditTrail, an audit settings mapping, an AuditSink or a list of "
+            f"them, True (on, the default) or False (off); not {type(audit).__name__}"
+        )
     sinks = [audit] if isinstance(audit, AuditSink) else list(audit)
     if not all(isinstance(s, AuditSink) for s in sinks):
         raise TypeError(
             "audit= takes an AuditTrail, an audit settings mapping, an AuditSink or a list of "
-            "them, or False to turn audit off"
+            "them, True (on, the default) or False (off)"
         )
-    return AuditTrail.shared(policy.audit or {}, sinks=sinks)
+    return _open(policy.audit if policy.audit_enabled else None, sinks), None
+
+
+def _off(by: str | None) -> AuditOff | None:
+    return None if by is None else AuditOff(by, lambda: _open(None))
 
 
 def build_governor(
@@ -100,13 +137,15 @@ def build_governor(
         raise TypeError(f"environment= must be a string, not {type(environment).__name__}")
     loaded = _policy(policy)
     actor = _identity(identity)
-    trail = _trail(loaded, audit)
-    key = (id(loaded), actor, environment, id(trail))
+    trail, off_by = _trail(loaded, audit)
+    key = (id(loaded), actor, environment, id(trail), off_by)
     with _lock:
         gate = _shared.get(key)
         if gate is not None and gate.policy is loaded and gate.trail is trail:
             return gate
-    gate = PolicyGovernor(loaded, identity=actor, environment=environment, trail=trail)
+    gate = PolicyGovernor(
+        loaded, identity=actor, environment=environment, trail=trail, audit_off=_off(off_by)
+    )
     with _lock:
         if len(_shared) >= _MAX:
             _shared.clear()

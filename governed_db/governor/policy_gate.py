@@ -16,7 +16,7 @@ from typing import Any
 from governed_db.audit import AuditTrail
 from governed_db.errors import BlastRadiusExceeded, GovernanceError, PolicyViolation
 from governed_db.governor.approval_gate import ApprovalGate
-from governed_db.governor.audit_bridge import AuditBridge
+from governed_db.governor.audit_bridge import AuditBridge, AuditOff
 from governed_db.governor.base import (
     Call,
     ClientMerged,
@@ -71,6 +71,7 @@ class PolicyGovernor(Governor):
     __slots__ = (
         "_approvals",
         "_audit",
+        "_audit_off",
         "_cache",
         "_contexts",
         "_environment",
@@ -86,6 +87,7 @@ class PolicyGovernor(Governor):
     _environment: str | None
     _trail: AuditTrail | None
     _audit: AuditBridge | None
+    _audit_off: AuditOff | None
     _cache: DecisionCache
     _contexts: dict[tuple[str, Identity], Context]
     _hot: dict[tuple[str, str, Identity], Planned]
@@ -101,6 +103,7 @@ class PolicyGovernor(Governor):
         identity: Identity,
         environment: str | None = None,
         trail: AuditTrail | None = None,
+        audit_off: AuditOff | None = None,
     ) -> None:
         if not isinstance(policy, Policy):
             raise TypeError(f"policy must be a governed_db.Policy, not {type(policy).__name__}")
@@ -114,6 +117,7 @@ class PolicyGovernor(Governor):
         set_(self, "_environment", environment)
         set_(self, "_trail", trail)
         set_(self, "_audit", AuditBridge(trail) if trail is not None else None)
+        set_(self, "_audit_off", audit_off if trail is None else None)
         set_(self, "_cache", DecisionCache(policy))
         set_(self, "_contexts", {})
         # (query, environment, identity) -> the decided statement, for decisions that
@@ -181,11 +185,15 @@ class PolicyGovernor(Governor):
         )
         if self.audit is not None:
             session = replace(session, audit=self.audit.open(session))
+        elif self._audit_off is not None:  # off: the session record still says so
+            session = replace(session, audit=self._audit_off.open(session))
         return session
 
     def close_session(self, session: Session) -> None:
         if self.audit is not None:
             self.audit.close(session)
+        elif self._audit_off is not None:
+            self._audit_off.close(session)
 
     def _context(self, environment: str, identity: Identity) -> Context:
         key = (environment, identity)
