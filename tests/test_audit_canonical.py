@@ -8,9 +8,14 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from governed_db.audit import canonical_json, record_hash
+from governed_db.audit import MemorySink, Signer, canonical_json, record_hash
 from governed_db.audit.canonical import jsonable
+from governed_db.audit.chain import Chain
+from governed_db.audit.records import AuditSession, IntentRef, prepare
+from governed_db.audit.writer import SpoolWriter
 
 
 def test_sorted_keys_no_whitespace_raw_utf8() -> None:
@@ -52,3 +57,153 @@ def test_hash_leaves_out_hash_and_sig() -> None:
     expected = hashlib.sha256(b'{"kind":"intent","seq":1}').hexdigest()
     assert record_hash(body) == expected
     assert record_hash({**body, "hash": "x", "sig": "y"}) == expected
+
+
+# -- the writer's templates produce the documented bytes --------------------------------
+
+_SAFE_INT = st.integers(-(2**53) + 1, 2**53 - 1)
+_SCALAR = st.none() | st.booleans() | _SAFE_INT | st.text()
+_VALUE = st.recursive(
+    _SCALAR,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _reference(value: object) -> str:
+    """The canonical form as docs/audit.md words it, written without the json module."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        short = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r"}
+        short["\t"] = "\\t"
+        out = []
+        for ch in value:
+            if ch in short:
+                out.append(short[ch])
+            elif ord(ch) < 0x20:
+                out.append(f"\\u{ord(ch):04x}")
+            else:
+                out.append(ch)
+        return '"' + "".join(out) + '"'
+    if isinstance(value, list):
+        return "[" + ",".join(_reference(v) for v in value) + "]"
+    assert isinstance(value, dict)
+    items = sorted(value.items())
+    return "{" + ",".join(f"{_reference(k)}:{_reference(v)}" for k, v in items) + "}"
+
+
+def _writer(signer: Signer | None = None) -> tuple[SpoolWriter, MemorySink]:
+    sink = MemorySink()
+    chain = Chain(signer, chain_id="0123456789abcdef0123456789abcdef")
+    return SpoolWriter(chain, None, [sink], redact=False), sink
+
+
+def _check(line: bytes) -> dict[str, object]:
+    data = json.loads(line)
+    assert line.decode() == _reference(data)  # the documented form, byte for byte
+    assert line == canonical_json(data)
+    assert data["hash"] == record_hash(data)
+    return data  # type: ignore[no-any-return]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(),
+    identity=st.dictionaries(st.text(), _VALUE, max_size=4),
+    environment=st.text(),
+    facts=st.fixed_dictionaries(
+        {"operation": st.text(min_size=1), "tables_read": st.lists(st.text(), max_size=3)},
+        optional={"statement_class": st.text(), "functions": st.lists(st.text(), max_size=3)},
+    ),
+    reason=st.text(),
+    hmac_value=st.none() | st.text(),
+    rowcount=st.none() | st.integers(-1, 2**53 - 1),
+    rows=st.none() | _SAFE_INT,
+    duration=st.none() | st.floats(0, 1e9),
+    error=st.none() | st.text(),
+    masking=st.none() | st.dictionaries(st.text(), _VALUE, max_size=3),
+)
+def test_template_records_are_the_documented_bytes(
+    text: str,
+    identity: dict[str, object],
+    environment: str,
+    facts: dict[str, object],
+    reason: str,
+    hmac_value: str | None,
+    rowcount: int | None,
+    rows: int | None,
+    duration: float | None,
+    error: str | None,
+    masking: dict[str, object] | None,
+) -> None:
+    writer, sink = _writer()
+    session = AuditSession("s1", {"identity": identity, "deployment.environment.name": environment})
+    plan = prepare(facts, {"action": "allow", "reason": reason})
+    extra = None if hmac_value is None else {"parameters_hmac": hmac_value}
+    ref = IntentRef("s1", -1, None, writer.chain.id)
+    entries = [
+        ("intent", 1_700_000_000_123_456_789, session, plan, text, extra, ref),
+        ("refused", 1_700_000_000_123_456_790, session, plan, text, None, None),
+        ("outcome", 1_700_000_000_223_456_789, ref, rowcount, rows, duration, "23505", error,
+         None if masking is None else jsonable(masking)),
+    ]  # fmt: skip
+    writer.append_many(entries)
+    intent, refused, outcome = (_check(line) for line in sink.lines)
+    assert intent["db.query.text"] == refused["db.query.text"] == _text(text)
+    assert intent["identity"] == jsonable(identity)
+    assert intent.get("parameters_hmac") == (None if extra is None else _text(hmac_value or ""))
+    assert (intent["seq"], refused["seq"], outcome["seq"]) == (0, 1, 2)
+    assert refused["prev"] == intent["hash"]
+    assert outcome["prev"] == refused["hash"]
+    assert outcome["intent"] == intent["hash"] == ref.hash
+    assert outcome["intent_seq"] == 0
+    assert outcome["rowcount"] == (None if rowcount is None or rowcount < 0 else rowcount)
+    assert outcome["masking"] == (None if masking is None else jsonable(masking))
+    assert intent["ts"] == "2023-11-14T22:13:20.123456Z"
+
+
+def _text(value: str) -> str:
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def test_templates_are_used_and_match_the_reference_path() -> None:
+    """The same entries through the template and through the fragment path: same bytes."""
+    fast, fast_sink = _writer()
+    slow, slow_sink = _writer()
+    session = AuditSession("s", {"identity": {"user": "a\nb"}, "db.user": "u"})
+    plan = prepare({"operation": "select", "tables_read": ["t"]}, {"action": "allow"})
+    ref1, ref2 = IntentRef("s", -1, None), IntentRef("s", -1, None)
+    make = lambda ref: [  # noqa: E731
+        ("intent", 10**18, session, plan, 'select "x"', None, ref),
+        ("outcome", 10**18 + 5000, ref, 1, 1, 0.5, None, None, {"columns": [{"n": 1}]}),
+    ]
+    fast.append_many(make(ref1))
+    slow._seal_statement = lambda *a: None  # type: ignore[method-assign]
+    for entry in make(ref2):  # the reference path, one record at a time
+        slow.append(entry)
+    assert fast._statements, "the intent went through a template"
+    assert fast_sink.lines == slow_sink.lines
+
+
+def test_lone_surrogates_take_the_replacing_path() -> None:
+    writer, sink = _writer()
+    session = AuditSession("s", {"identity": {"user": "x"}})
+    plan = prepare({"operation": "select"}, {"action": "allow"})
+    ref = IntentRef("s", -1, None)
+    writer.append_many(
+        [
+            ("intent", 10**18, session, plan, "select 'a\ud800b'", None, ref),
+            ("outcome", 10**18, ref, 0, 0, 1.0, None, "Err\udfff", None),
+        ]
+    )
+    intent, outcome = (_check(line) for line in sink.lines)
+    assert intent["db.query.text"] == "select 'a?b'"
+    assert outcome["error.type"] == "Err?"
+    assert outcome["intent"] == intent["hash"]

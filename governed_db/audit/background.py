@@ -1,14 +1,19 @@
 """``BackgroundWriter``: one thread per trail that drains a bounded queue of entries.
 
 Callers append entries to ``queue`` under the trail's lock (so queue order is
-chain order) and call :meth:`wake` when the writer should start at once
-(intent and session records: the writer then works while the caller waits for
-the database). Everything else waits for the next wake-up or tick, at most
-``tick`` seconds. The writer takes up to ``max_batch`` entries at a time and
-hands them to ``process``; between batches it yields the CPU so that callers
-waiting for the GIL get it. The queue holds at most about ``max_queue``
-entries: callers past that block in :meth:`wait_for_room`. On Linux the thread
-runs under ``SCHED_BATCH`` (see ``_batch_scheduling``).
+chain order) and do not wake the writer: it takes what has queued up once per
+``period`` (``batch_ms``), so a busy trail costs about 20 wake-ups a second
+however many statements run, and each wake-up seals and writes hundreds of
+records with one ``write``. Only a writer in a long sleep (idle: nothing
+queued for a whole period) is woken by the caller that queues the next
+entry (:attr:`asleep`), and one whose queue reaches ``wake_at`` entries.
+After writing, a tick (``tick``: fsync for ``batch``, time-based
+checkpoints) runs once the period is over; it says when it is next needed
+(None: nothing pending, sleep until woken). The writer takes up to
+``max_batch`` entries at a time; between batches it yields the CPU so that
+callers waiting for the GIL get it. The queue holds at most about
+``max_queue`` entries: callers past that block in :meth:`wait_for_room`. On
+Linux the thread runs under ``SCHED_BATCH`` (see ``_batch_scheduling``).
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ class BackgroundWriter:
     def __init__(
         self,
         process: Callable[[list[Entry]], None],
-        tick: Callable[[], float],
+        tick: Callable[[], float | None],
         *,
-        max_batch: int = 128,
+        period: float = 0.05,
+        max_batch: int = 256,
         max_queue: int = 8192,
         name: str = "governed_db-audit-writer",
     ) -> None:
@@ -45,11 +51,14 @@ class BackgroundWriter:
         self.done = 0  # entries ever processed (written or counted lost)
         self._process = process
         self._tick = tick
+        self.period = period
         self.max_batch = max_batch
         self.max_queue = max_queue
+        self.wake_at = max(1, min(max_queue // 4, 2048))
         self._bell = threading.Lock()  # held while nobody rings: a binary semaphore
         self._bell.acquire()
-        self._idle = False
+        self._idle = False  # sleeping (any sleep)
+        self.asleep = False  # sleeping longer than a period: the next entry must wake it
         self._cond = threading.Condition(threading.Lock())
         self._waiting = 0
         self._stopping = False
@@ -59,7 +68,7 @@ class BackgroundWriter:
     def wake(self) -> None:
         """Start the writer now if it is asleep (cheap when it is not)."""
         if self._idle:
-            self._idle = False
+            self._idle = self.asleep = False
             with contextlib.suppress(RuntimeError):  # already rung
                 self._bell.release()
 
@@ -108,41 +117,45 @@ class BackgroundWriter:
 
     def _run(self) -> None:
         _batch_scheduling()
-        queue, popleft = self.queue, self.queue.popleft
-        next_tick = time.monotonic()
+        queue, popleft, monotonic = self.queue, self.queue.popleft, time.monotonic
+        deadline: float | None = None  # when the tick is next due (None: nothing pending)
         while True:
-            if not queue:
-                if self._stopping:
-                    return
-                timeout = next_tick - time.monotonic()
-                if timeout <= 0:
-                    timeout = self._safe_tick()
-                    next_tick = time.monotonic() + timeout
-                self._idle = True
-                if not queue and not self._stopping:
-                    self._bell.acquire(timeout=timeout)
-                self._idle = False
-                continue
-            batch = [popleft() for _ in range(min(len(queue), self.max_batch))]
-            try:
-                self._process(batch)
-            except Exception:  # a bug, not I/O (process reports I/O losses itself)
-                log.exception("audit writer: %d record(s) not written", len(batch))
-            self.done += len(batch)
-            if self._waiting:
-                with self._cond:
-                    self._cond.notify_all()
-            if time.monotonic() >= next_tick:
-                next_tick = time.monotonic() + self._safe_tick()
             if queue:
-                os.sched_yield()  # let callers waiting for the GIL have it
+                batch = [popleft() for _ in range(min(len(queue), self.max_batch))]
+                try:
+                    self._process(batch)
+                except Exception:  # a bug, not I/O (process reports I/O losses itself)
+                    log.exception("audit writer: %d record(s) not written", len(batch))
+                self.done += len(batch)
+                if self._waiting:
+                    with self._cond:
+                        self._cond.notify_all()
+                soon = monotonic() + self.period  # fsync (batch) within a period of writing
+                if deadline is None or soon < deadline:
+                    deadline = soon
+                if queue:
+                    os.sched_yield()  # let callers waiting for the GIL have it
+                    continue
+            elif self._stopping:
+                return
+            now = monotonic()
+            if deadline is not None and now >= deadline:
+                after = self._safe_tick()
+                deadline = None if after is None else monotonic() + after
+                continue
+            timeout = -1.0 if deadline is None else deadline - now
+            self._idle = True
+            self.asleep = timeout < 0 or timeout > self.period
+            if not queue and not self._stopping:
+                self._bell.acquire(timeout=timeout)
+            self._idle = self.asleep = False
 
-    def _safe_tick(self) -> float:
+    def _safe_tick(self) -> float | None:
         try:
             return self._tick()
         except Exception:
             log.exception("audit writer: periodic sync/checkpoint failed")
-            return 0.05
+            return self.period
 
 
 def _batch_scheduling() -> None:

@@ -22,15 +22,17 @@ from governed_db.audit.canonical import encode_value, fragment, fragments, times
 from governed_db.audit.chain import Chain
 from governed_db.audit.records import AuditSession, IntentRef, Prepared
 
-__all__ = ["Entry", "Rendered", "render"]
+__all__ = ["KIND_FRAGMENTS", "REDACTED", "Entry", "Rendered", "render"]
 
 Entry = tuple[Any, ...]
 #: (fragments or None, fields or None, sign). Fields are given when asked for,
 #: or when the fragments are None (a key the fast encoder can't take).
 Rendered = tuple[list[str] | None, dict[str, Any] | None, bool]
 
-_KIND = {k: f'"kind":"{k}"' for k in ("session", "end", "intent", "refused", "outcome")}
-_REDACTED = '"query_redacted":true'
+KIND_FRAGMENTS = {k: f'"kind":"{k}"' for k in ("session", "end", "intent", "refused", "outcome")}
+REDACTED = '"query_redacted":true'
+_KIND = KIND_FRAGMENTS
+_REDACTED = REDACTED
 
 
 def _ts(ns: int) -> str:

@@ -3,7 +3,8 @@
 ``durability: strict`` and trails without a spool seal and write on the
 caller's thread under the lock (strict: fsync before returning, concurrent
 callers sharing one fsync). ``batch`` and ``none`` queue entries under the
-lock, so queue order is chain order, for a ``BackgroundWriter``. Its first
+lock, so queue order is chain order, for a ``BackgroundWriter``, which
+takes them once per ``batch_ms`` (callers wake it only from a long sleep). Its first
 write error fails the recorder: from then on critical records (session,
 intent) raise ``AuditError`` when ``fail_closed`` is on. Every lost record is
 counted (``lost``) and logged at ERROR.
@@ -74,7 +75,7 @@ class Recorder:
             except OSError as exc:
                 raise AuditError(f"audit spool {self.where} is not writable: {exc}") from exc
         if self.spool is not None and self.settings.durability != "strict":
-            self.bg = BackgroundWriter(self._process, self._tick_once)
+            self.bg = BackgroundWriter(self._process, self._tick_once, period=self.period)
         else:
             threading.Thread(target=self._tick, name="governed_db-audit", daemon=True).start()
 
@@ -87,14 +88,15 @@ class Recorder:
         bg = self.bg
         if bg is None:
             return self.write_sync((kind, _time_ns(), *values), critical=critical)
-        if len(bg.queue) >= bg.max_queue:
+        queue = bg.queue
+        if len(queue) >= bg.max_queue:
             bg.wait_for_room()
         with self.lock:
             if self.blocked and self._refuse(kind, critical=critical):
                 return False
-            bg.queue.append((kind, _time_ns(), *values))
+            queue.append((kind, _time_ns(), *values))
             bg.enqueued += 1
-        if critical:
+        if bg.asleep or len(queue) >= bg.wake_at:
             bg.wake()
         return True
 
@@ -195,13 +197,21 @@ class Recorder:
         if self.forwarder is not None:
             self.forwarder.notify()
 
-    def _tick_once(self) -> float:
-        """Writer thread, every ``batch_ms`` or so: fsync (batch), time-based checkpoint."""
+    def _tick_once(self) -> float | None:
+        """Writer thread, ``period`` after it wrote: fsync (batch), time-based checkpoint.
+
+        Returns the seconds until it is needed again (the next checkpoint), or
+        None when nothing is pending.
+        """
         if self.spool is not None and self.settings.durability == "batch":
             self.spool.sync()
         if self.writer.checkpoint_if_due() and self.forwarder is not None:
             self.forwarder.notify()
-        return self.period
+        chain = self.writer.chain
+        if chain.signing != "checkpoint" or chain.unsigned_from is None:
+            return None
+        due = chain.unsigned_since + chain.checkpoint_seconds - time.monotonic()
+        return max(due, 0.001)
 
     def _tick(self) -> None:
         """Without a writer thread: time-based checkpoints."""

@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from governed_db.audit.canonical import encode_value, timestamp_ns
 from governed_db.audit.chain import Chain, ChainState
-from governed_db.audit.entries import Entry, render
-from governed_db.audit.records import AuditRecord, IntentRef
+from governed_db.audit.entries import KIND_FRAGMENTS, REDACTED, Entry, render
+from governed_db.audit.records import SCHEMA_VERSION, AuditRecord, IntentRef
 from governed_db.audit.sinks import AuditSink
 from governed_db.audit.spool import Spool
+from governed_db.audit.templates import Template, outcome_template, statement_template
 
 __all__ = ["SpoolWriter"]
 
@@ -50,6 +52,11 @@ class SpoolWriter:
         self.on_lost = on_lost or _log_lost
         self.written = 0
         self._intents: dict[int, tuple[int, str]] = {}  # sealed in this run, not yet resolved
+        # Templates (see ``templates``) for unsigned intent/refused and outcome records.
+        head = (f'"chain":"{chain.id}"', f'"v":{SCHEMA_VERSION}')
+        self._head = head
+        self._outcome = outcome_template(head)
+        self._statements: dict[tuple[Any, ...], tuple[Any, Any, Template]] = {}
 
     # -- one record ----------------------------------------------------------
 
@@ -64,7 +71,7 @@ class SpoolWriter:
             self._rotate()
         seq, digest, line, signed = self._seal(entry)
         token = spool.write_many((line,)) if spool is not None else 0
-        self._emit(((seq, digest, line, signed),), strict=spool is None)
+        self._emit((line,), strict=spool is None)
         self.chain.advance(seq, digest, signed)
         self.written += 1
         if entry[0] == "intent" and entry[6] is not None:
@@ -87,7 +94,7 @@ class SpoolWriter:
         if chain.unsigned_from is not None and chain.signing != "none":
             seq, digest, line, signed = self._seal((_CHECKPOINT, time.time_ns()))
             spool.write_many((line,))
-            self._emit(((seq, digest, line, signed),), strict=False)
+            self._emit((line,), strict=False)
             chain.advance(seq, digest, signed)
             self.written += 1
         spool.rotate()
@@ -95,62 +102,101 @@ class SpoolWriter:
     # -- many records ----------------------------------------------------------
 
     def append_many(self, entries: Sequence[Entry]) -> None:
-        """Seal and write entries in order, batching writes; losses go to ``on_lost``."""
+        """Seal and write entries in order, batching writes; losses go to ``on_lost``.
+
+        The chain's position is kept in locals while intents and outcomes are
+        sealed from their templates, and written back to the chain before
+        anything else is sealed and at the end of each run.
+        """
         chain, spool = self.chain, self.spool
-        run_entries: list[Entry] = []
-        run: list[Sealed] = []
         state = chain.state()
+        run_entries: list[Entry] = []
+        lines: list[bytes] = []
+        refs: list[IntentRef] = []
         size = 0
         room = spool.room() if spool is not None else 1 << 62
-        seal, intents = self._seal, self._intents
+        intents = self._intents
+        fast = chain.signing != "every"
+        every = chain.checkpoint_every if chain.signing == "checkpoint" else 0
+        seal_outcome, seal_statement = self._seal_outcome, self._seal_statement
+        seq, prev, unsigned = chain.last_seq, chain.last_hash, chain.unsigned_from
         for entry in entries:
-            if size > room and spool is not None and (spool.due_for_rotation(size)):
-                self._write_run(run_entries, run, state)
-                run_entries, run, size = [], [], 0
+            if size > room and spool is not None and spool.due_for_rotation(size):
+                self._set_chain(seq, prev, unsigned)
+                self._write_run(run_entries, lines, refs, state)
+                run_entries, lines, refs, size = [], [], [], 0
                 try:
                     self._rotate()
                 except OSError as exc:
                     self.on_lost([(_CHECKPOINT, 0)], exc)
                 state, room = chain.state(), spool.room()
+                seq, prev, unsigned = chain.last_seq, chain.last_hash, chain.unsigned_from
+            kind = entry[0]
+            sealed: tuple[str, bytes] | None = None
+            signed = False
             try:
-                sealed = seal(entry)
-            except Exception as exc:  # not encodable: lose this one record, say so
-                self.on_lost([entry], exc)
-                self._resolve_lost(entry)
-                continue
-            seq, digest, line, signed = sealed
-            chain.advance(seq, digest, signed)
-            if entry[0] == "intent" and entry[6] is not None:
+                if fast:
+                    if kind == "outcome":
+                        sealed = seal_outcome(entry, seq + 1, prev)
+                    elif kind in {"intent", "refused"}:
+                        sealed = seal_statement(entry, seq + 1, prev)
+            except UnicodeEncodeError:  # a lone surrogate: the reference path replaces it
+                sealed = None
+            if sealed is None:
+                self._set_chain(seq, prev, unsigned)
+                try:
+                    _, digest, line, signed = self._seal(entry)
+                except Exception as exc:  # not encodable: lose this one record, say so
+                    self.on_lost([entry], exc)
+                    self._resolve_lost(entry)
+                    continue
+            else:
+                digest, line = sealed
+            seq += 1
+            prev = digest
+            if signed:
+                unsigned = None
+            elif unsigned is None:
+                unsigned = seq
+                chain.unsigned_since = time.monotonic()
+            if kind == "intent" and entry[6] is not None:
                 intents[id(entry[6])] = (seq, digest)
+                refs.append(entry[6])
             run_entries.append(entry)
-            run.append(sealed)
+            lines.append(line)
             size += len(line) + 1
-            if chain.checkpoint_count_due():
-                cp = seal((_CHECKPOINT, time.time_ns()))
-                chain.advance(cp[0], cp[1], cp[3])
-                run.append(cp)
+            if every and unsigned is not None and seq - unsigned + 1 >= every:
+                self._set_chain(seq, prev, unsigned)
+                cp = self._seal((_CHECKPOINT, time.time_ns()))
+                seq, prev, unsigned = cp[0], cp[1], (None if cp[3] else unsigned)
+                lines.append(cp[2])
                 size += len(cp[2]) + 1
-        self._write_run(run_entries, run, state)
+        self._set_chain(seq, prev, unsigned)
+        self._write_run(run_entries, lines, refs, state)
 
-    def _write_run(self, entries: list[Entry], run: list[Sealed], state: ChainState) -> None:
-        if not run:
+    def _set_chain(self, seq: int, prev: str, unsigned: int | None) -> None:
+        chain = self.chain
+        chain.last_seq, chain.last_hash, chain.unsigned_from = seq, prev, unsigned
+
+    def _write_run(
+        self, entries: list[Entry], lines: list[bytes], refs: list[IntentRef], state: ChainState
+    ) -> None:
+        if not lines:
             return
         intents = self._intents
         try:
             if self.spool is not None:
-                self.spool.write_many([s[2] for s in run])
+                self.spool.write_many(lines)
         except OSError:
             self.chain.restore(state)
             intents.clear()
             self._one_by_one(entries)
             return
-        self.written += len(run)
-        for entry in entries:
-            if entry[0] == "intent" and entry[6] is not None:
-                ref: IntentRef = entry[6]
-                ref.resolve(*intents[id(ref)])
+        self.written += len(lines)
+        for ref in refs:
+            ref.resolve(*intents[id(ref)])
         intents.clear()
-        self._emit(run, strict=False)
+        self._emit(lines, strict=False)
 
     def _one_by_one(self, entries: list[Entry]) -> None:
         for entry in entries:
@@ -172,6 +218,18 @@ class SpoolWriter:
 
     def _seal(self, entry: Entry) -> Sealed:
         chain = self.chain
+        if chain.signing != "every":
+            kind = entry[0]
+            try:
+                seq, prev = chain.last_seq + 1, chain.last_hash
+                if kind == "outcome":
+                    return (seq, *self._seal_outcome(entry, seq, prev), False)
+                if kind in {"intent", "refused"}:
+                    sealed = self._seal_statement(entry, seq, prev)
+                    if sealed is not None:
+                        return (seq, *sealed, False)
+            except UnicodeEncodeError:  # a lone surrogate: the reference path replaces it
+                pass
         frags, fields, sign = render(
             entry, chain, redact=self.redact, intents=self._intents, need_fields=False
         )
@@ -186,10 +244,53 @@ class SpoolWriter:
         record = chain.seal(fields, sign=sign)
         return record.seq, record.hash, record.line, "sig" in record.data
 
-    def _emit(self, run: Sequence[Sealed], *, strict: bool) -> None:
+    def _seal_statement(self, entry: Entry, seq: int, prev: str) -> tuple[str, bytes] | None:
+        """An unsigned intent/refused record from its statement plan's template (None: can't)."""
+        kind, ns, session, prepared, text, extra, _ = entry
+        key = (id(session), id(prepared), kind, tuple(extra) if extra else ())
+        found = self._statements.get(key)
+        if found is None or found[0] is not session or found[1] is not prepared:
+            if session.frags is None or prepared.frags is None:
+                return None
+            static = [*session.frags, *prepared.frags, KIND_FRAGMENTS[kind]]
+            if self.redact:
+                static.append(REDACTED)
+            if len(self._statements) >= 4096:
+                self._statements.clear()
+            template = statement_template(self._head, static, key[3])
+            found = self._statements[key] = (session, prepared, template)
+        values = [encode_value(text), f'"{timestamp_ns(ns)}"', str(seq), f'"{prev}"']
+        if extra:
+            values.extend(encode_value(v) for v in extra.values())
+        return found[2].seal(values)
+
+    def _seal_outcome(self, entry: Entry, seq: int, prev: str) -> tuple[str, bytes]:
+        """An unsigned outcome record from the chain's outcome template."""
+        _, ns, ref, rowcount, rows_returned, duration_ms, sqlstate, error, masking = entry
+        intent = self._intents.get(id(ref))
+        if intent is None:
+            intent = (ref._seq, ref._hash or "")
+        return self._outcome.seal(
+            (
+                encode_value(ref.session_id),
+                f'"{intent[1]}"',
+                str(intent[0]),
+                "null" if rowcount is None or rowcount < 0 else str(rowcount),
+                "null" if rows_returned is None else encode_value(rows_returned),
+                "null" if duration_ms is None else str(round(duration_ms * 1000)),
+                "null" if sqlstate is None else encode_value(sqlstate),
+                "null" if error is None else encode_value(error),
+                "null" if masking is None else encode_value(masking),
+                f'"{timestamp_ns(ns)}"',
+                str(seq),
+                f'"{prev}"',
+            )
+        )
+
+    def _emit(self, lines: Sequence[bytes], *, strict: bool) -> None:
         if not self.sinks:
             return
-        records = [AuditRecord(_parse(line), line) for _, _, line, _ in run]
+        records = [AuditRecord(_parse(line), line) for line in lines]
         for sink in self.sinks:
             try:
                 sink.emit(records)
