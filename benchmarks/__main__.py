@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -30,6 +31,13 @@ from governed_db.embedded_server import start_embedded_server
 RESULTS = Path(__file__).with_name("results.json")
 EXAMPLE_POLICY = Path(__file__).parent.parent / "policies.example.yaml"
 _SCRATCH = Path(tempfile.mkdtemp(prefix="governed-db-bench-"))
+# Audit is on by default: the "defaults" side writes its spool, and makes its signing
+# key, here rather than in the user's data and config directories.
+os.environ["GOVERNED_DB_DATA_DIR"] = str(_SCRATCH / "data")
+os.environ["GOVERNED_DB_HOME"] = str(_SCRATCH / "config")
+os.environ.pop("GOVERNED_DB_SIGNING_KEY", None)
+os.environ.pop("GOVERNED_DB_SIGNING_KEY_FILE", None)
+os.environ.pop("GOVERNED_DB_POLICY", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,16 @@ def _sides() -> list[Side]:
             "allow-all governor",
             lambda dsn: governed_db.connect(dsn, governor=governed_db.Governor()),
             every,
+        ),
+        Side(
+            "baseline, audit off (the gate alone)",
+            lambda dsn: governed_db.connect(dsn, audit=False),
+            every,
+        ),
+        Side(
+            "defaults: baseline + default audit",
+            governed_db.connect,
+            dict.fromkeys(every, 1.1),
         ),
         Side(
             "example policy, no audit",
@@ -111,10 +129,41 @@ def _run_side(side: Side, dsn: str, quick: bool) -> list[Measurement]:
                     target="1.00 ± 0.02",
                     passed=within,
                     detail=harness.to_measurement(result, None, side.label).detail,
+                    cpu_raw=round(result.raw_cpu_us, 2),
+                    cpu_governed=round(result.governed_cpu_us, 2),
                 )
             )
         else:
             out.append(harness.to_measurement(result, side.targets.get(case.name), side.label))
+    return out
+
+
+_OFF = "baseline, audit off (the gate alone)"
+_DEFAULTS = "defaults: baseline + default audit"
+#: Cases that run one statement per operation (the others: CPU per operation is reported).
+_ONE_STATEMENT = ("SELECT 1 round trip", "parameterised single-row select")
+
+
+def _audit_cost(rows: Sequence[Measurement]) -> list[Measurement]:
+    """Process CPU the default audit adds per operation: the defaults side minus audit off."""
+    cpu = {m.name: m.cpu_governed for m in rows if m.cpu_governed is not None}
+    out = []
+    for case in db_cases.cases(quick=True):
+        on, off = cpu.get(f"{case.name} [{_DEFAULTS}]"), cpu.get(f"{case.name} [{_OFF}]")
+        if on is None or off is None or case.name in db_cases.INFORMATIONAL:
+            continue
+        held = case.name in _ONE_STATEMENT
+        out.append(
+            Measurement(
+                f"audit CPU per operation, {case.name} (defaults − audit off)",
+                round(on - off, 1),
+                "µs",
+                "≤ 10" if held else "",
+                (on - off <= 10.0) if held else None,
+                f"process CPU, all threads: {on:.1f} µs with default audit, {off:.1f} µs off"
+                + ("" if held else "; one operation is one statement of many rows"),
+            )
+        )
     return out
 
 
@@ -151,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.extend(approvals_bench.measurements(args.quick, dsn))
     finally:
         server.stop()
+    rows.extend(_audit_cost(rows))
     rows.extend(_pure_measurements(args.quick))
     console.print(_table(rows))
     args.output.write_text(

@@ -126,4 +126,6 @@ def to_measurement(result: Paired, target: float | None, label: str) -> Measurem
         target=f"≤ {target:.2f}" if target is not None else "",
         passed=None if target is None else result.paired_ratio <= target,
         detail=detail,
+        cpu_raw=round(result.raw_cpu_us, 2),
+        cpu_governed=round(result.governed_cpu_us, 2),
     )

@@ -11,6 +11,7 @@ class Measurement:
     """One figure: what was measured, its value, and the target it is held to.
 
     ``passed`` is None when the case has no target (informational figures).
+    Paired database cases also carry each side's process CPU per operation.
     """
 
     name: str
@@ -19,6 +20,8 @@ class Measurement:
     target: str = ""
     passed: bool | None = None
     detail: str = ""
+    cpu_raw: float | None = None
+    cpu_governed: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """A plain dict for benchmarks/results.json."""
