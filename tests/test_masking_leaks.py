@@ -73,29 +73,12 @@ DERIVED_BARE_IDS = (
 # Cells that fail today: "group[cell id]" -> reason. Confirmed one by one before listing.
 # ---------------------------------------------------------------------------------------------
 
-_COPY_REFUSED = (
-    "REFUSED, no leak: COPY TO STDOUT of a result reading a column masked by name or source"
-    " raises GovernanceError instead of masking the stream (issue 8: text and CSV COPY are"
-    " masked in the stream)"
-)
 _LINEAGE = (
     "LEAK (lineage, the follow-up issue): a value only its column name identifies (bare"
     " password, client_secret, phone/SSN digits) in a result column that lost the name"
 )
-_COPY_PATHS = ("copy-text-read", "copy-text-iterate", "copy-text-rows", "copy-text-read_row")
 
 KNOWN: dict[str, str] = {
-    **{f"fetch[{p}-customers]": _COPY_REFUSED for p in (*_COPY_PATHS, "copy-csv-read")},
-    **{
-        f"async[{p}-customers]": _COPY_REFUSED
-        for p in ("copy-text-read", "copy-text-rows", "copy-csv-iterate")
-    },
-    "copy-table[customers]": _COPY_REFUSED,
-    "copy-table[function-setof-customers]": (
-        "LEAK: COPY of a set-returning function over customers reads no table, so it is"
-        " not refused, and COPY lines carry no column names: bare password, client_secret,"
-        " phone/SSN digits pass (SELECT of the same result masks them by column name)"
-    ),
     **{f"derived-bare[{cell}]": _LINEAGE for cell in DERIVED_BARE_IDS},
 }
 

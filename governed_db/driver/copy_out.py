@@ -2,9 +2,11 @@
 
 psycopg reads COPY data one row (one CopyData message) at a time in
 ``_read_gen``, which ``read()``, ``rows()``, ``read_row()`` and iteration all
-use; ``MaskedCopy`` masks each text or CSV line there, with the detectors,
-values replaced in place. Binary COPY of such a result is refused, and so is a
-COPY that reads a column masked by name or source (the governor decides).
+use; ``MaskedCopy`` masks each text or CSV line there. When the COPY's columns
+could be described before it ran (``copy_columns``), each line is split into
+values and masked column by column like fetched rows; otherwise the detectors
+read the whole line, and a COPY that reads a column masked by name or source
+is refused. Binary COPY of such a result is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
+from governed_db.driver.copy_lines import csv_line_masker, text_line_masker
 from governed_db.errors import GovernanceError, PolicyViolation
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "MaskedCopy",
     "copy_in_memory",
     "copy_out_plan",
+    "copy_out_shape",
 ]
 
 _COPY_OUT = pq.ExecStatus.COPY_OUT
@@ -105,12 +109,41 @@ def copy_in_memory(cursor: Any) -> Any:
     return memory if memory else None
 
 
-def copy_out_plan(cursor: Any, tables: Any) -> tuple[Masker | None, GovernanceError | None]:
-    """``(line masker, refusal)`` for the COPY just started on ``cursor``."""
+def copy_out_shape(cursor: Any, tickets: Any) -> Any:
+    """The shape of the COPY TO STDOUT about to run, if masking may need its columns."""
+    state = cursor._conn._gov_state
+    if state is None or not state[0].masks or len(tickets) != 1 or tickets[0] is None:
+        return None
+    ticket = tickets[0]
+    facts = ticket.facts
+    if facts is None or "copy_to" not in facts.effects:
+        return None
+    shape = state[0].copy_out_shape(ticket.call.query)
+    if shape is None or shape.format not in ("text", "csv") or not shape.default_layout:
+        return None
+    return shape
+
+
+def copy_out_plan(
+    cursor: Any, tables: Any, shape: Any = None, columns: Any = None
+) -> tuple[Masker | None, GovernanceError | None]:
+    """``(line masker, refusal)`` for the COPY just started on ``cursor``.
+
+    With the COPY's ``shape`` and described ``columns``, lines are masked column
+    by column, as fetched rows are; without them, by the detectors alone, and a
+    COPY reading a column masked by name or source is refused.
+    """
     state = cursor._conn._gov_state
     res = cursor.pgresult
     if state is None or res is None or res.status != _COPY_OUT or not state[0].masks:
         return None, None
+    if columns is not None and not res.binary_tuples and res.nfields == len(columns):
+        mask_row = state[0].copy_row_masker(cursor, columns)
+        if mask_row is None:
+            return None, None
+        if shape.format == "csv":
+            return csv_line_masker(mask_row, shape.header), None
+        return text_line_masker(mask_row), None
     if res.binary_tuples:
         return None, GovernanceError(
             "binary COPY ... TO STDOUT cannot be masked, and this connection masks fetched "

@@ -29,7 +29,14 @@ from psycopg._queries import _query2pg
 
 from governed_db.driver.admission import Plan, plan_call
 from governed_db.driver.catalog import load, load_async
-from governed_db.driver.copy_out import CheckedCopy, MaskedCopy, copy_in_memory, copy_out_plan
+from governed_db.driver.copy_columns import copy_columns
+from governed_db.driver.copy_out import (
+    CheckedCopy,
+    MaskedCopy,
+    copy_in_memory,
+    copy_out_plan,
+    copy_out_shape,
+)
 from governed_db.driver.explain import estimate_rows, estimate_rows_async
 from governed_db.driver.guards import guarded, guarded_async
 from governed_db.driver.masked_result import MaskedResult
@@ -470,6 +477,12 @@ class GovernedCursorMixin(GovernedCursorBase):
         self._gov_prefetch(tickets)
         error: BaseException | None = None
         running = self._gov_running(tickets)
+        shape = copy_out_shape(self, tickets)
+        try:
+            columns = copy_columns(self, shape) if shape is not None else None
+        except BaseException as exc:
+            self._gov_done(running, tickets, exc)
+            raise
         self._gov_pass = plan.admission
         try:
             with self._guard(tickets):
@@ -478,7 +491,7 @@ class GovernedCursorMixin(GovernedCursorBase):
                     with self._conn.lock:
                         self._conn.wait(self._start_copy_gen(plan.admission.query, params))
                         self._gov_pass = None
-                        mask, refusal = copy_out_plan(self, _table_names(tickets))
+                        mask, refusal = copy_out_plan(self, _table_names(tickets), shape, columns)
                         memory = copy_in_memory(self)
                         cls = (
                             MaskedCopy

@@ -9,11 +9,13 @@ from typing import Any
 import psycopg
 import psycopg.errors
 
+from governed_db.driver.copy_columns import copy_columns_async
 from governed_db.driver.copy_out import (
     AsyncCheckedCopy,
     AsyncMaskedCopy,
     copy_in_memory,
     copy_out_plan,
+    copy_out_shape,
 )
 from governed_db.driver.cursor import (
     GovernedCursorBase,
@@ -123,6 +125,12 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
         await self._gov_prefetch_async(tickets)
         error: BaseException | None = None
         running = self._gov_running(tickets)
+        shape = copy_out_shape(self, tickets)
+        try:
+            columns = await copy_columns_async(self, shape) if shape is not None else None
+        except BaseException as exc:
+            self._gov_done(running, tickets, exc)
+            raise
         self._gov_pass = plan.admission
         try:
             async with self._guard_async(tickets):
@@ -131,7 +139,7 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
                     async with self._conn.lock:
                         await self._conn.wait(self._start_copy_gen(plan.admission.query, params))
                         self._gov_pass = None
-                        mask, refusal = copy_out_plan(self, _table_names(tickets))
+                        mask, refusal = copy_out_plan(self, _table_names(tickets), shape, columns)
                         memory = copy_in_memory(self)
                         cls = (
                             AsyncMaskedCopy

@@ -218,6 +218,14 @@ class Governor:
         """
         return None
 
+    def copy_out_shape(self, statement: str) -> Any:
+        """What a ``COPY ... TO STDOUT`` writes (a ``sql.CopyShape``), or None: not masked."""
+        return None
+
+    def copy_row_masker(self, cursor: Any, columns: list[Any]) -> Callable[[Any], Any] | None:
+        """How to mask one COPY row of ``columns`` (name, source, type OID), or None."""
+        return None
+
     def text_masker(self, session: Session) -> Callable[[str], str] | None:
         """How to mask free text the server sends (errors, notices, NOTIFY), or None."""
         return None

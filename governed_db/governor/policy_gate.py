@@ -9,6 +9,7 @@ them. When the policy configures audit, every step is written to the trail.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -32,7 +33,7 @@ from governed_db.governor.session_rules import Changes, apply, hard_rule, with_p
 from governed_db.identity import Identity, current_identity
 from governed_db.masking import ColumnIdentity, MaskedValues
 from governed_db.policy import Context, Decision, DecisionCache, Policy, decide, violation
-from governed_db.sql import Facts, analyze
+from governed_db.sql import Facts, analyze, copy_shape
 
 __all__ = ["PolicyGovernor"]
 
@@ -335,6 +336,23 @@ class PolicyGovernor(Governor):
         session: Session = state[1]
         identity = current_identity() or session.identity
         return self._masking.copy_out(cursor, tables, session.environment, identity, session.masked)
+
+    def copy_out_shape(self, statement: str) -> Any:
+        return copy_shape(statement)
+
+    def copy_row_masker(self, cursor: Any, columns: list[Any]) -> Callable[[Any], Any] | None:
+        state = cursor._conn._gov_state
+        if state is None:
+            return None
+        session: Session = state[1]
+        identity = current_identity() or session.identity
+        rules = self._masking.rules(session.environment, identity)
+        plan = rules.plan([ColumnIdentity(name, source, oid) for name, source, oid in columns])
+        with contextlib.suppress(AttributeError):  # a plain psycopg cursor has no room for it
+            cursor._gov_plan = plan  # the audit's "which data they touched"
+        if not plan.needs_masking:
+            return None
+        return plan.start(session.masked).apply
 
     def text_masker(self, session: Session) -> Callable[[str], str] | None:
         identity = current_identity() or session.identity

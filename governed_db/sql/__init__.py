@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from governed_db.sql import sqlparse_backend
+from governed_db.sql.copy_shape import CopyShape, copy_shape
 from governed_db.sql.facts import CLASS_RANK, Facts, StatementFacts
 from governed_db.sql.normalize import (
     fingerprint_of,
@@ -47,6 +48,7 @@ __all__ = [
     "OPERATION_CLASS",
     "ROW_LOCKS",
     "STATEMENT_CLASSES",
+    "CopyShape",
     "Facts",
     "StatementFacts",
     "analyze",
@@ -54,6 +56,7 @@ __all__ = [
     "available_backends",
     "cache_clear",
     "cache_info",
+    "copy_shape",
 ]
 
 STATEMENT_CLASSES: frozenset[str] = frozenset(CLASS_RANK)
