@@ -10,12 +10,13 @@ row edited in the store no longer matches any signature.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
 import secrets
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from governed_db.audit import canonical_json
@@ -90,7 +91,7 @@ def round_up(estimate: int | None) -> int | None:
     return int(math.ceil(estimate / scale) * scale)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ApprovalRequest:
     """One request for approval (see the module docstring). Times are epoch seconds."""
 
@@ -118,12 +119,12 @@ class ApprovalRequest:
 
     def body(self) -> dict[str, Any]:
         """The request as a JSON object (what stores keep)."""
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _FIELDS}
         data["tables_written"] = list(self.tables_written)
         data["requester"] = dict(self.requester)
         return data
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         """SHA-256 (hex) of the canonical JSON of ``body()``: what approvers sign."""
         return hashlib.sha256(canonical_json(self.body())).hexdigest()
@@ -148,3 +149,6 @@ class ApprovalRequest:
         who = f"{self.requester.get('kind')}:{self.requester.get('name')}"
         email = self.requester.get("email")
         return f"{who} <{email}>" if email else who
+
+
+_FIELDS = tuple(f.name for f in fields(ApprovalRequest))

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from governed_db.audit import canonical_json
@@ -26,6 +27,9 @@ from governed_db.audit import canonical_json
 __all__ = ["KINDS", "SIGNATURE_CONTEXT", "SignedDecision", "sign_decision"]
 
 SIGNATURE_CONTEXT = b"governed-db approval v1\x00"
+_MEMO = 4096
+#: (public key, signature, signed bytes) -> verified: a signature over given bytes is a fact.
+_VERIFIED: dict[tuple[bytes, str, bytes], bool] = {}
 KINDS = frozenset({"grant", "deny", "revoke"})
 
 
@@ -50,14 +54,27 @@ class SignedDecision:
         """A body field, or None."""
         return self.body.get(name)
 
-    def verify(self, key: Ed25519PublicKey) -> bool:
-        """True if ``key`` signed exactly this body."""
+    def verify(self, key: Ed25519PublicKey | bytes) -> bool:
+        """True if ``key`` (or its 32 raw bytes) signed exactly this body (memoized)."""
+        if isinstance(key, Ed25519PublicKey):
+            key = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         try:
-            raw = base64.b64decode(self.signature, validate=True)
-            key.verify(raw, SIGNATURE_CONTEXT + canonical_json(dict(self.body)))
-        except (InvalidSignature, binascii.Error, ValueError, TypeError):
+            message = SIGNATURE_CONTEXT + canonical_json(dict(self.body))
+        except (TypeError, ValueError):
             return False
-        return True
+        memo = (key, self.signature, message)
+        found = _VERIFIED.get(memo)
+        if found is None:
+            try:
+                public = Ed25519PublicKey.from_public_bytes(key)
+                public.verify(base64.b64decode(self.signature, validate=True), message)
+                found = True
+            except (InvalidSignature, binascii.Error, ValueError, TypeError):
+                found = False
+            if len(_VERIFIED) >= _MEMO:
+                _VERIFIED.clear()
+            _VERIFIED[memo] = found
+        return found
 
     def as_json(self) -> dict[str, Any]:
         """``{"body": ..., "signature": ...}``."""

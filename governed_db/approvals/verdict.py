@@ -84,7 +84,7 @@ def _valid(
         return None
     if decision.get("request_digest") != request.digest:
         return None
-    if not decision.verify(approver.verifier()):
+    if not decision.verify(approver.public_key):
         return None
     if decision.kind == "grant" and is_requester(approver, request.requester):
         allowed = rule.self_approval and request.requester.get("kind") == "human"

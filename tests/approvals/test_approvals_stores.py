@@ -256,3 +256,13 @@ def test_postgres_store_creates_its_schema_once_under_concurrency(pg_dsn: str) -
     for s in stores:
         assert s.all() == []
         s.close()
+
+
+def test_garbled_use_count_counts_as_used_up(dsn: str, home: Path) -> None:
+    setup = approval_policy(home)
+    approval_id = _ask(dsn, setup)
+    setup.decide(approval_id, "alice", max_rows=20)
+    path = next((home / "approvals").glob(f"*/{approval_id}.json"))
+    path.with_suffix(".uses").write_text("not a number")
+    assert _ask(dsn, setup) != approval_id
+    assert count(dsn) == ROWS
