@@ -286,3 +286,42 @@ def test_an_unreachable_witness_is_a_clear_error(
     err = capsys.readouterr().err
     assert "witness" in err
     assert "Traceback" not in err
+
+
+def test_a_knowingly_partial_view_against_the_witness(tmp_path: Path, signer: Signer) -> None:
+    path = tmp_path / "spool"
+    inner = MemorySink()
+    first = witnessed_chain(path, signer, HeadsOnly(inner))
+    second = witnessed_chain(path, signer, HeadsOnly(inner))
+    exported = tmp_path / "heads.jsonl"
+    exported.write_bytes(b"".join(line + b"\n" for line in inner.lines))
+    (one_file,) = chain_segments(path)[second]
+    keys = PublicKeys([signer.public_key])
+    witnessed = read_witness(str(exported))
+    whole = Verifier(keys, witness=witnessed).verify([one_file])
+    assert ("missing-chain", first) in {(p.kind, p.chain) for p in whole.errors}
+    part = Verifier(keys, witness=witnessed, partial=True).verify([one_file])
+    assert part.ok
+    # (the witness and the second chain's genesis both saw the first chain)
+    assert {(p.severity, p.kind, p.chain) for p in part.problems} == {
+        ("warning", "missing-chain", first)
+    }
+
+
+def test_a_live_chain_ahead_of_its_witness(tmp_path: Path, signer: Signer) -> None:
+    path = tmp_path / "spool"
+    inner = MemorySink()
+    t = trail(path, signer, [HeadsOnly(inner)], checkpoint_every=10)
+    workload(t, session(t), 12)
+    assert t.flush(timeout=30)
+    exported = tmp_path / "heads.jsonl"
+    exported.write_bytes(b"".join(line + b"\n" for line in inner.lines))
+    workload(t, session(t), 5)  # written after the witness was read
+    assert t.flush(timeout=30)
+    keys = PublicKeys([signer.public_key])
+    report = Verifier(keys, partial=True, witness=read_witness(str(exported))).verify(
+        spool_files(path)
+    )
+    t.close()
+    assert report.ok, report.problems
+    assert {p.kind for p in report.problems} <= {"truncated", "unsigned-tail"}

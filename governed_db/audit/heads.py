@@ -127,6 +127,7 @@ def _compare(
     known: Mapping[int, str],
     source: str,
     missing_severity: str,
+    short_severity: str = "error",
 ) -> None:
     chain = report.chains.get(chain_id)
     if chain is None:
@@ -142,7 +143,7 @@ def _compare(
     if chain.last_seq < seq:
         problem(
             report,
-            "error",
+            short_severity,
             "truncated",
             f"{source} saw this chain up to seq {seq} (hash {digest[:16]}), but it now ends "
             f"at seq {chain.last_seq}: records were cut off"
@@ -198,8 +199,15 @@ def check_witness(
     witnessed: Mapping[str, list[Head]],
     keys: PublicKeys,
     problem: Report,
+    *,
+    partial: bool = False,
 ) -> None:
-    """Compare chains with the heads a witness holds; report chains it never saw."""
+    """Compare chains with the heads a witness holds; report chains it never saw.
+
+    With ``partial`` (PATH is knowingly a part of the spool) a chain missing or
+    shorter than the witness saw is a warning; a different head stays an error.
+    """
+    missing = "warning" if partial else "error"
     for chain_id, found in witnessed.items():
         valid = []
         for head in found:
@@ -221,7 +229,9 @@ def check_witness(
         chain = report.chains.get(chain_id)
         known = chain.hashes if chain is not None else {}
         top = max(valid, key=lambda h: h.seq)
-        _compare(report, problem, chain_id, top.seq, top.hash, known, "the witness", "error")
+        _compare(
+            report, problem, chain_id, top.seq, top.hash, known, "the witness", missing, missing
+        )
         if chain is None or chain.last_seq < top.seq:
             continue
         for head in valid:
