@@ -63,6 +63,10 @@ __all__ = [
 _NO_GUARD: nullcontext[None] = nullcontext()
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _BAD = pq.ConnStatus.BAD
+#: Rows masked at a time ahead of fetchone() and iteration.
+_BATCH = 256
+#: No more rows (``_gov_next_masked``).
+_END = object()
 _SCS = b"standard_conforming_strings"
 _ENC = b"client_encoding"
 
@@ -85,14 +89,40 @@ class GovernedCursorBase(WireChecked):
     #: (masker, the user's row maker) when the current result needs masking.
     _gov_bulk: Any = None
 
-    def _gov_masked_rows(self, res: Any, size: int | None = None) -> list[Any]:
-        """The next ``size`` rows of ``res`` (all by default), masked a column at a time."""
+    #: (bulk, result, first position, rows): masked rows ahead of ``fetchone``/iteration.
+    _gov_batch: Any = None
+
+    def _gov_mask_range(self, start: int, end: int) -> list[Any]:
+        """Rows ``start`` to ``end`` of the current result, masked a column at a time."""
         masker, make_row = self._gov_bulk
-        end = res.ntuples if size is None else min(self._pos + size, res.ntuples)
-        rows = self._tx.load_rows(self._pos, end, tuple)  # type: ignore[attr-defined]
-        self._pos = end
+        rows = self._tx.load_rows(start, end, tuple)  # type: ignore[attr-defined]
         masked = masker.apply_rows(rows)
         return masked if make_row is tuple else [make_row(r) for r in masked]
+
+    def _gov_masked_rows(self, res: Any, size: int | None = None) -> list[Any]:
+        """The next ``size`` rows of ``res`` (all by default), masked a column at a time."""
+        start = self._pos
+        end = res.ntuples if size is None else min(start + size, res.ntuples)
+        self._pos = end
+        return self._gov_mask_range(start, end)
+
+    def _gov_next_masked(self, res: Any) -> Any:
+        """The next row, masked in batches of ``_BATCH`` rows (``_END`` after the last)."""
+        pos = self._pos
+        if pos >= res.ntuples:
+            return _END
+        bulk = self._gov_bulk
+        batch = self._gov_batch
+        if (
+            batch is None
+            or batch[0] is not bulk
+            or batch[1] is not res
+            or not batch[2] <= pos < batch[2] + len(batch[3])
+        ):
+            batch = (bulk, res, pos, self._gov_mask_range(pos, min(pos + _BATCH, res.ntuples)))
+            self._gov_batch = batch
+        self._pos = pos + 1
+        return batch[3][pos - batch[2]]
 
     _conn: Any
     _pgconn: Any
@@ -456,6 +486,23 @@ class GovernedCursorMixin(GovernedCursorBase):
             self._gov_pass = None
             self._gov_done(running, tickets, error)
 
+    def fetchone(self) -> Any:
+        """psycopg's ``fetchone``; a result that needs masking is masked a batch ahead."""
+        if self._gov_bulk is None:
+            return super().fetchone()  # type: ignore[misc]
+        self._fetch_pipeline()  # type: ignore[attr-defined]
+        row = self._gov_next_masked(self._check_result_for_fetch())  # type: ignore[attr-defined]
+        return None if row is _END else row
+
+    def __next__(self) -> Any:
+        if self._gov_bulk is None:
+            return super().__next__()  # type: ignore[misc]
+        self._fetch_pipeline()  # type: ignore[attr-defined]
+        row = self._gov_next_masked(self._check_result_for_fetch())  # type: ignore[attr-defined]
+        if row is _END:
+            raise StopIteration("no more records to return")
+        return row
+
     def fetchall(self) -> list[Any]:
         """psycopg's ``fetchall``; a result that needs masking is masked in one pass."""
         if self._gov_bulk is None:
@@ -529,6 +576,13 @@ class GovernedServerCursorMixin(WireCheckedServer, GovernedCursorMixin):
     __slots__ = ()
 
     _gov_execute_method = "declare"
+
+    def fetchone(self) -> Any:
+        """psycopg's named-cursor ``fetchone``."""
+        return super(GovernedCursorMixin, self).fetchone()  # type: ignore[misc]
+
+    def __next__(self) -> Any:
+        return super(GovernedCursorMixin, self).__next__()  # type: ignore[misc]
 
     def fetchall(self) -> list[Any]:
         """psycopg's named-cursor ``fetchall`` (rows come from FETCH, one row at a time)."""

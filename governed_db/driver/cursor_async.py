@@ -18,6 +18,7 @@ from governed_db.driver.copy_out import (
     copy_out_shape,
 )
 from governed_db.driver.cursor import (
+    _END,
     GovernedCursorBase,
     _guarded_ticket,
     _table_names,
@@ -104,6 +105,23 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
             self._gov_pass = None
             self._gov_done(running, tickets, error)
 
+    async def fetchone(self) -> Any:
+        """psycopg's ``fetchone``; a result that needs masking is masked a batch ahead."""
+        if self._gov_bulk is None:
+            return await super().fetchone()  # type: ignore[misc]
+        await self._fetch_pipeline()  # type: ignore[attr-defined]
+        row = self._gov_next_masked(self._check_result_for_fetch())  # type: ignore[attr-defined]
+        return None if row is _END else row
+
+    async def __anext__(self) -> Any:
+        if self._gov_bulk is None:
+            return await super().__anext__()  # type: ignore[misc]
+        await self._fetch_pipeline()  # type: ignore[attr-defined]
+        row = self._gov_next_masked(self._check_result_for_fetch())  # type: ignore[attr-defined]
+        if row is _END:
+            raise StopAsyncIteration("no more records to return")
+        return row
+
     async def fetchall(self) -> list[Any]:
         """psycopg's ``fetchall``; a result that needs masking is masked in one pass."""
         if self._gov_bulk is None:
@@ -173,6 +191,13 @@ class AsyncGovernedServerCursorMixin(WireCheckedServer, AsyncGovernedCursorMixin
     __slots__ = ()
 
     _gov_execute_method = "declare"
+
+    async def fetchone(self) -> Any:
+        """psycopg's named-cursor ``fetchone``."""
+        return await super(AsyncGovernedCursorMixin, self).fetchone()  # type: ignore[misc]
+
+    async def __anext__(self) -> Any:
+        return await super(AsyncGovernedCursorMixin, self).__anext__()  # type: ignore[misc]
 
     async def fetchall(self) -> list[Any]:
         """psycopg's named-cursor ``fetchall`` (rows come from FETCH)."""
