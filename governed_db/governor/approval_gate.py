@@ -278,7 +278,8 @@ class ApprovalGate:
     ) -> ApprovalRequired:
         command = self.approve_command(request.id)
         group = f"group {rule.group!r}" if rule.group else "an approver"
-        need = f"{rule.min_approvals} signatures from {group}"
+        plural = "s" if rule.min_approvals != 1 else ""
+        need = f"{rule.min_approvals} signature{plural} from {group}"
         previous = ""
         if ended is not None:
             who = f" by {', '.join(ended.by)}" if ended.by else ""
