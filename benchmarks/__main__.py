@@ -194,7 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for side in _sides():
             with console.status(f"timing: {side.label}"):
                 rows.extend(_run_side(side, dsn, args.quick))
-        from benchmarks import approvals_bench
+        from benchmarks import approvals_bench, masking_cases
+
+        with console.status("timing: masking through the driver"):
+            masking_cases.prepare(dsn)
+            rows.extend(masking_cases.measurements(dsn, args.quick))
 
         with console.status("timing: approvals"):
             rows.extend(approvals_bench.measurements(args.quick, dsn))

@@ -96,7 +96,7 @@ class GovernedCursorBase(WireChecked):
         """Rows ``start`` to ``end`` of the current result, masked a column at a time."""
         masker, make_row = self._gov_bulk
         rows = self._tx.load_rows(start, end, tuple)  # type: ignore[attr-defined]
-        masked = masker.apply_rows(rows)
+        masked = masker.apply_rows(rows, owned=True)
         return masked if make_row is tuple else [make_row(r) for r in masked]
 
     def _gov_masked_rows(self, res: Any, size: int | None = None) -> list[Any]:
@@ -494,14 +494,23 @@ class GovernedCursorMixin(GovernedCursorBase):
         row = self._gov_next_masked(self._check_result_for_fetch())  # type: ignore[attr-defined]
         return None if row is _END else row
 
-    def __next__(self) -> Any:
-        if self._gov_bulk is None:
-            return super().__next__()  # type: ignore[misc]
-        self._fetch_pipeline()  # type: ignore[attr-defined]
-        row = self._gov_next_masked(self._check_result_for_fetch())  # type: ignore[attr-defined]
-        if row is _END:
-            raise StopIteration("no more records to return")
-        return row
+    def __iter__(self) -> Any:
+        # psycopg's own iteration when nothing is masked (no cost per row); else batches
+        return self if self._gov_bulk is None else self._gov_iter()
+
+    def _gov_iter(self) -> Iterator[Any]:
+        while True:
+            if self._gov_bulk is None:  # the row factory or the result changed
+                try:
+                    row = super().__next__()  # type: ignore[misc]
+                except StopIteration:
+                    return
+            else:
+                self._fetch_pipeline()  # type: ignore[attr-defined]
+                row = self._gov_next_masked(self._check_result_for_fetch())  # type: ignore[attr-defined]
+                if row is _END:
+                    return
+            yield row
 
     def fetchall(self) -> list[Any]:
         """psycopg's ``fetchall``; a result that needs masking is masked in one pass."""
@@ -581,8 +590,8 @@ class GovernedServerCursorMixin(WireCheckedServer, GovernedCursorMixin):
         """psycopg's named-cursor ``fetchone``."""
         return super(GovernedCursorMixin, self).fetchone()  # type: ignore[misc]
 
-    def __next__(self) -> Any:
-        return super(GovernedCursorMixin, self).__next__()  # type: ignore[misc]
+    def __iter__(self) -> Any:
+        return super(GovernedCursorMixin, self).__iter__()  # type: ignore[misc]
 
     def fetchall(self) -> list[Any]:
         """psycopg's named-cursor ``fetchall`` (rows come from FETCH, one row at a time)."""

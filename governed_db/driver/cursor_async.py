@@ -113,14 +113,23 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
         row = self._gov_next_masked(self._check_result_for_fetch())  # type: ignore[attr-defined]
         return None if row is _END else row
 
-    async def __anext__(self) -> Any:
-        if self._gov_bulk is None:
-            return await super().__anext__()  # type: ignore[misc]
-        await self._fetch_pipeline()  # type: ignore[attr-defined]
-        row = self._gov_next_masked(self._check_result_for_fetch())  # type: ignore[attr-defined]
-        if row is _END:
-            raise StopAsyncIteration("no more records to return")
-        return row
+    def __aiter__(self) -> Any:
+        # psycopg's own iteration when nothing is masked (no cost per row); else batches
+        return self if self._gov_bulk is None else self._gov_aiter()
+
+    async def _gov_aiter(self) -> AsyncIterator[Any]:
+        while True:
+            if self._gov_bulk is None:  # the row factory or the result changed
+                try:
+                    row = await super().__anext__()  # type: ignore[misc]
+                except StopAsyncIteration:
+                    return
+            else:
+                await self._fetch_pipeline()  # type: ignore[attr-defined]
+                row = self._gov_next_masked(self._check_result_for_fetch())  # type: ignore[attr-defined]
+                if row is _END:
+                    return
+            yield row
 
     async def fetchall(self) -> list[Any]:
         """psycopg's ``fetchall``; a result that needs masking is masked in one pass."""
@@ -196,8 +205,8 @@ class AsyncGovernedServerCursorMixin(WireCheckedServer, AsyncGovernedCursorMixin
         """psycopg's named-cursor ``fetchone``."""
         return await super(AsyncGovernedCursorMixin, self).fetchone()  # type: ignore[misc]
 
-    async def __anext__(self) -> Any:
-        return await super(AsyncGovernedCursorMixin, self).__anext__()  # type: ignore[misc]
+    def __aiter__(self) -> Any:
+        return super(AsyncGovernedCursorMixin, self).__aiter__()  # type: ignore[misc]
 
     async def fetchall(self) -> list[Any]:
         """psycopg's named-cursor ``fetchall`` (rows come from FETCH)."""

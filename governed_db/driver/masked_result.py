@@ -30,10 +30,14 @@ _TEXT_OIDS = frozenset({25, 1043, 1042, 19})
 class MaskedResult:
     """A read-through view of a ``PGresult`` whose ``get_value`` is masked."""
 
-    __slots__ = ("_context", "_masker", "_res", "_rows", "_tx")
+    __slots__ = ("_context", "_masker", "_res", "_rows", "_tx", "nfields", "ntuples", "status")
 
     def __init__(self, res: Any, cursor: Any, masker: Any) -> None:
         self._res = res
+        # read on every fetch by psycopg: plain attributes, not the read-through
+        self.status = res.status
+        self.ntuples = res.ntuples
+        self.nfields = res.nfields
         self._masker = masker
         self._context = cursor  # loaders are looked up only if get_value() is called
         self._tx: Any = None

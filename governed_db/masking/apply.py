@@ -136,9 +136,15 @@ class RowMasker:
 
     # --- many rows -----------------------------------------------------------------------------
 
-    def apply_rows(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-        """Many rows at once, masked, as a list of tuples (the input is not changed)."""
-        out = list(map(tuple, rows))
+    def apply_rows(
+        self, rows: Sequence[Sequence[Any]], *, owned: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Many rows at once, masked, as a list of tuples.
+
+        The input is not changed, unless ``owned``: then ``rows`` (a list of tuples
+        nobody else holds, as the driver loads them) is reused for the output.
+        """
+        out = rows if owned and type(rows) is list else list(map(tuple, rows))
         if not out or not (self.mask_columns or self.groups):
             return out
         n = len(out)
