@@ -143,3 +143,25 @@ def test_tail_show_export(spool: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert cli(["audit", "export", str(spool), "--decision", "block"]) == 0
     (line,) = capsys.readouterr().out.splitlines()
     assert json.loads(line)["kind"] == "refused"
+
+
+def test_default_path_is_the_default_spool(
+    tmp_path: Path,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from governed_db.audit.defaults import default_spool
+
+    monkeypatch.setenv("GOVERNED_DB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("GOVERNED_DB_AUDIT_PATH", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./audit here
+    assert cli(["keys", "init"]) == 0
+    t = AuditTrail.from_settings({"path": str(default_spool())})
+    workload(t, session(t), 2)
+    t.close()
+    capsys.readouterr()
+    assert cli(["audit", "verify"]) == 0
+    assert "OK: 7 records" in capsys.readouterr().out
+    assert cli(["audit", "tail"]) == 0
+    assert "UPDATE orders" in capsys.readouterr().out

@@ -204,3 +204,29 @@ def test_unanchored_unless_told_what_to_trust(
     doc = json.loads(capsys.readouterr().out)
     assert doc["anchored"] is True
     assert doc["trust"] == [f"{home / 'trust.toml'} [[key]] #1"]
+
+
+def test_a_chain_of_rotations_carries_trust_and_retires_each_key(tmp_path: Path) -> None:
+    first, second, third = Signer.generate(), Signer.generate(), Signer.generate()
+    one = rotation_record(first, second.public_key, PAST)
+    two = rotation_record(second, third.public_key, FUTURE)
+    chain(tmp_path / "s", third)
+    keys = PublicKeys([first.public_key])
+    assert keys.add_rotations([two, one]) == [second.kid, third.kid]  # any order
+    assert keys.retired_at(first.kid) == PAST
+    assert keys.retired_at(second.kid) == FUTURE
+    assert not check(tmp_path / "s", keys)
+    late = chain(tmp_path / "s", first)  # the first key, long retired
+    report = Verifier(keys).verify(spool_files(tmp_path / "s"))
+    assert {(p.kind, p.chain) for p in report.errors} == {("retired-key", late)}
+
+
+def test_a_rotation_record_without_its_old_key_trusted_introduces_nothing(tmp_path: Path) -> None:
+    old, new = Signer.generate(), Signer.generate()
+    keys = PublicKeys()
+    assert "not trusted" in str(keys.add_rotation(rotation_record(old, new.public_key)))
+    assert new.kid not in keys
+    bad = rotation_record(old, new.public_key)
+    bad["new"] = old.kid  # names a key it does not carry
+    assert "does not name" in str(PublicKeys([old.public_key]).add_rotation(bad))
+    assert "not a key rotation" in str(PublicKeys().add_rotation({"type": "x"}))

@@ -325,3 +325,33 @@ def test_a_live_chain_ahead_of_its_witness(tmp_path: Path, signer: Signer) -> No
     t.close()
     assert report.ok, report.problems
     assert {p.kind for p in report.problems} <= {"truncated", "unsigned-tail"}
+
+
+def test_a_replaced_close_record_differs_from_the_witness(tmp_path: Path, signer: Signer) -> None:
+    path = tmp_path / "spool"
+    inner = MemorySink()
+    chain = witnessed_chain(path, signer, HeadsOnly(inner))
+    exported = tmp_path / "heads.jsonl"
+    exported.write_bytes(b"".join(line + b"\n" for line in inner.lines))
+    file, records = records_of(path, chain)
+    records[-1]["ts"] = "2000-01-01T00:00:00.000000Z"  # a different close, re-signed
+    reseal(file, records, signer)
+    assert verify(path, signer).ok
+    assert witness_check(path, signer, str(exported)) == {("differs", records[-1]["seq"])}
+
+
+def test_a_deleted_last_segment_is_truncation_for_the_witness(
+    tmp_path: Path, signer: Signer
+) -> None:
+    path = tmp_path / "spool"
+    inner = MemorySink()
+    t = trail(path, signer, [HeadsOnly(inner)], checkpoint_every=10, rotate={"max_bytes": "4KB"})
+    workload(t, session(t), 20)
+    t.close(timeout=30)
+    exported = tmp_path / "heads.jsonl"
+    exported.write_bytes(b"".join(line + b"\n" for line in inner.lines))
+    segments = chain_segments(path)[t.chain.id]
+    assert len(segments) >= 3
+    segments[-1].unlink()
+    found = witness_check(path, signer, str(exported))
+    assert "truncated" in {k for k, _ in found}

@@ -30,6 +30,7 @@ from governed_db.audit import (
     trust,
     witness,
 )
+from governed_db.audit.defaults import default_spool
 from governed_db.audit.verify_lines import decode
 from governed_db.audit.verify_report import STRICT_KINDS
 from governed_db.cli.errors import one_line_errors
@@ -46,7 +47,14 @@ _guard = one_line_errors(
 
 
 def _path(value: str | None) -> Path:
-    path = Path(value or os.environ.get(_DEFAULT_PATH) or "audit")
+    """PATH, else $GOVERNED_DB_AUDIT_PATH, else ./audit if there is one, else the default spool."""
+    named = value or os.environ.get(_DEFAULT_PATH)
+    if named:
+        path = Path(named)
+    else:
+        path = Path("audit")
+        if not path.exists():
+            path = default_spool()
     if not path.exists():
         raise ValueError(f"{path} does not exist (give a spool directory or a .jsonl file)")
     return path
@@ -76,7 +84,13 @@ def register(subparsers: Any) -> None:
     sub = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("verify", help="check hashes, order and signatures; exit 1 if tampered")
-    p.add_argument("path", metavar="PATH", help="spool directory or .jsonl file")
+    p.add_argument(
+        "path",
+        metavar="PATH",
+        nargs="?",
+        help="spool directory or .jsonl file (default: $GOVERNED_DB_AUDIT_PATH, ./audit, "
+        "else the default spool in the user data directory)",
+    )
     p.add_argument(
         "--trust",
         "--public-key",
