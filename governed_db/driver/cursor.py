@@ -65,6 +65,8 @@ _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _BAD = pq.ConnStatus.BAD
 #: Rows masked at a time ahead of fetchone() and iteration.
 _BATCH = 256
+#: Fewer rows left than this: masked one at a time (a batch's setup costs more).
+_BATCH_FROM = 32
 #: No more rows (``_gov_next_masked``).
 _END = object()
 _SCS = b"standard_conforming_strings"
@@ -109,8 +111,12 @@ class GovernedCursorBase(WireChecked):
     def _gov_next_masked(self, res: Any) -> Any:
         """The next row, masked in batches of ``_BATCH`` rows (``_END`` after the last)."""
         pos = self._pos
-        if pos >= res.ntuples:
+        left = res.ntuples - pos
+        if left <= 0:
             return _END
+        if left < _BATCH_FROM:  # a few rows: the generated row maker, one at a time
+            self._pos = pos + 1
+            return self._tx.load_row(pos, self._make_row)  # type: ignore[attr-defined]
         bulk = self._gov_bulk
         batch = self._gov_batch
         if (
