@@ -5,12 +5,16 @@ Run directly (``python benchmarks/sql_bench.py``) or import ``measurements()``.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable
 
+from pglast import parser as _parser
+
 from benchmarks.report import Measurement
 from governed_db.sql import analyze, analyze_uncached, available_backends
+from governed_db.sql.lineage_walk import lineage_of
 
 JOIN_10 = """
 SELECT o.id, c.name, p.title, s.name AS supplier, w.city, r.name AS region,
@@ -32,6 +36,8 @@ LIMIT 100
 """.strip()
 
 FIRST_SEEN_TARGET_MS = 0.5
+LINEAGE_FIRST_SEEN_TARGET_MS = 1.0
+LINEAGE_CACHED_TARGET_US = 2.0
 
 
 def _median_ns(fn: Callable[[], object], repeat: int, warmup: int = 50) -> float:
@@ -72,6 +78,7 @@ def measurements(repeat: int = 2000) -> list[Measurement]:
                     detail=f"median of {repeat}, cache bypassed; informational",
                 )
             )
+    out.extend(lineage_measurements(repeat))
     analyze(JOIN_10)
     ns = _median_ns(lambda: analyze(JOIN_10), repeat * 10)
     out.append(
@@ -83,6 +90,32 @@ def measurements(repeat: int = 2000) -> list[Measurement]:
         )
     )
     return out
+
+
+def lineage_measurements(repeat: int = 2000) -> list[Measurement]:
+    """Lineage of the 10-table join on top of analysis (first seen), and once cached."""
+    ((kind, body),) = json.loads(_parser.parse_sql_json(JOIN_10))["stmts"][0]["stmt"].items()
+    ms = _median_ns(lambda: lineage_of(kind, body), repeat) / 1e6
+    analyze(JOIN_10)
+    us = _median_ns(lambda: analyze(JOIN_10).statements[0].lineage, repeat * 10) / 1e3
+    return [
+        Measurement(
+            name="sql lineage first-seen, 10-table join (on top of analysis)",
+            value=round(ms, 4),
+            unit="ms",
+            target=f"<= {LINEAGE_FIRST_SEEN_TARGET_MS} ms",
+            passed=ms <= LINEAGE_FIRST_SEEN_TARGET_MS,
+            detail=f"median of {repeat}; the tree walk alone (the parse is the analysis')",
+        ),
+        Measurement(
+            name="sql lineage cached (analysis cache hit)",
+            value=round(us, 3),
+            unit="us",
+            target=f"<= {LINEAGE_CACHED_TARGET_US} us",
+            passed=us <= LINEAGE_CACHED_TARGET_US,
+            detail=f"median of {repeat * 10}",
+        ),
+    ]
 
 
 if __name__ == "__main__":

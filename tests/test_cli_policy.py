@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
 def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "validate", str(ROOT / "policies.example.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "ok (version 1, mode enforce, 19 rules" in out
+    assert "ok (version 1, mode enforce, 21 rules" in out
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,12 @@ from typing import Any
 from governed_db.errors import GovernanceError, PolicyViolation
 from governed_db.identity import Identity
 from governed_db.masking import ColumnIdentity, MaskedValues, MaskRules
+from governed_db.masking.lineage_plan import Derived, derived_columns
 from governed_db.policy import Context
-from governed_db.sql import Facts
+from governed_db.sql import Facts, analyze
+from governed_db.sql.lineage import UNKNOWN, Lineage
 
-__all__ = ["WRITE_EFFECTS", "MaskingGate"]
+__all__ = ["WRITE_EFFECTS", "MaskingGate", "lineage_of_result", "view_tables"]
 
 #: Effects that store values: a masked value in one of these would be written back.
 WRITE_EFFECTS = frozenset({"insert", "update", "merge", "copy_from", "create"})
@@ -39,7 +41,7 @@ class MaskingGate:
         # (environment, identity) -> (rules, expires or None) for untimed selections
         self._actors: dict[tuple[str, Identity], tuple[MaskRules, float | None]] = {}
         # (rules, columns as plain tuples) -> plan: a repeated result shape costs one lookup
-        self._plans: dict[tuple[int, tuple[Any, ...]], tuple[MaskRules, Any]] = {}
+        self._plans: dict[tuple[Any, ...], tuple[MaskRules, Any]] = {}
 
     def rules(self, environment: str, identity: Identity) -> MaskRules:
         """The compiled rules that hold for ``environment`` and ``identity`` now."""
@@ -75,18 +77,24 @@ class MaskingGate:
         if not columns:
             return make_row
         rules = self.rules(environment, identity)
-        key = (id(rules), tuple(columns))
+        derived = _derived(cursor, columns)
+        key = (id(rules), tuple(columns), derived)
         cached = self._plans.get(key)
         if cached is not None and cached[0] is rules:
             plan = cached[1]
         else:
             plan = rules.plan(
-                [ColumnIdentity(name, source, type_oid) for name, source, type_oid in columns]
+                [
+                    ColumnIdentity(name, source, type_oid, d.sources, d.unknown, not d.plain)
+                    for (name, source, type_oid), d in zip(columns, derived, strict=True)
+                ]
             )
             with self._lock:
                 if len(self._plans) > 4096:
                     self._plans.clear()
                 self._plans[key] = (rules, plan)
+        if self.policy.masking.unknown_lineage == "refuse":
+            _refuse_unknown(plan, rules)
         with contextlib.suppress(AttributeError):  # a plain psycopg cursor has no room for it
             cursor._gov_plan = plan  # the audit's "which data they touched"
         if not plan.needs_masking:
@@ -153,3 +161,66 @@ class MaskingGate:
                 statement=query,
                 facts=facts,
             )
+
+
+#: Query bytes -> the lineage of each of its statements (bounded).
+_LINEAGES: dict[bytes | str, tuple[Lineage, ...]] = {}
+
+
+def lineage_of_result(cursor: Any) -> Lineage:
+    """The lineage of the statement behind the cursor's current result (``UNKNOWN`` if unsure)."""
+    query = getattr(cursor, "_query", None)
+    data = getattr(query, "query", None)
+    if data is None:
+        return UNKNOWN
+    found = _LINEAGES.get(data)
+    if found is None:
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        found = tuple(s.lineage for s in analyze(text).statements)
+        if len(_LINEAGES) > 4096:
+            _LINEAGES.clear()
+        _LINEAGES[data] = found
+    if len(found) == 1:
+        return found[0]
+    results = getattr(cursor, "_results", ())
+    index = getattr(cursor, "_iresult", -1)
+    if len(results) == len(found) and 0 <= index < len(found):
+        return found[index]
+    return UNKNOWN
+
+
+def _derived(cursor: Any, columns: list[tuple[str, str | None, int]]) -> tuple[Derived, ...]:
+    """What each result column derives from (cached per statement and catalog state)."""
+    lineage = lineage_of_result(cursor)
+    catalog = getattr(cursor._conn, "_gov_catalog", None)
+    if catalog is None:  # no catalog to resolve with: what the server says is all there is
+        return tuple(Derived(plain=source is not None) for _, source, _ in columns)
+    sources = tuple(source for _, source, _ in columns)
+    key = (id(lineage), sources)
+    found = catalog.lineage_cache.get(key)
+    if found is None or found[0] is not lineage:
+        found = (lineage, derived_columns(lineage, sources, catalog))
+        catalog.remember_lineage(key, found)
+    return found[1]  # type: ignore[no-any-return]
+
+
+def _refuse_unknown(plan: Any, rules: MaskRules) -> None:
+    """``unknown_lineage: refuse``: a column lineage can't follow, when rules mask columns."""
+    unknown = [c.column.name for c in plan.columns if c.column.unknown and c.action != "mask"]
+    if not unknown or not any(r.action == "mask" and r.matches_columns for r in rules.rules):
+        return
+    raise GovernanceError(
+        f"masking cannot tell where result column(s) {', '.join(map(repr, unknown))} come "
+        "from (a function lineage cannot see through, dynamic SQL, FETCH or EXECUTE), and "
+        "the policy refuses such results while it masks columns (unknown_lineage: refuse)",
+        rule_id="unknown-lineage",
+        hint=(
+            "Select the columns from their tables directly (or through views), or ask for a "
+            "policy that reveals them."
+        ),
+    )
+
+
+def view_tables(definition: str) -> frozenset[str]:
+    """The relations a view's definition reads (the analyzer's names)."""
+    return analyze(definition).tables_read

@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     from governed_db.masking.apply import RowMasker
     from governed_db.masking.memory import MaskedValues
 
-__all__ = ["NOT_TEXT_OIDS", "TEXT_OIDS", "ColumnIdentity", "ColumnPlan", "MaskPlan", "MaskRules"]
+__all__ = [
+    "KEEPS_NOTHING",
+    "NOT_TEXT_OIDS",
+    "TEXT_OIDS",
+    "ColumnIdentity",
+    "ColumnPlan",
+    "MaskPlan",
+    "MaskRules",
+]
 
 #: Type OIDs whose values are plain ``str`` (text, varchar, bpchar, name, unknown, xml).
 TEXT_OIDS = frozenset({25, 1043, 1042, 19, 705, 142})
@@ -41,14 +49,31 @@ NOT_TEXT_OIDS = frozenset({
 
 KeySource = Callable[[], MaskingKey]
 
+#: Methods that keep nothing of a value's characters, so they fit a value derived from a
+#: masked column whatever it is. The others (``email``, ``last4``, ``partial``, custom
+#: methods) keep characters: of a *transformed* value they would show the wrong ones
+#: (``last4`` of ``substr(card, 1, 12)`` is digits 9-12), so a derived column is redacted.
+KEEPS_NOTHING = frozenset({"redact", "hash", "null"})
+
 
 @dataclass(frozen=True, slots=True)
 class ColumnIdentity:
-    """A result column: its result name, its source (None when computed) and type OID."""
+    """A result column: its result name, its source (None when computed) and type OID.
+
+    ``derived``: the base columns (``schema.table.column``) it derives from by
+    the statement's lineage (an expression, a view, ...); ``unknown``: lineage
+    could not follow some of it (a user-defined function, ``FETCH``);
+    ``transformed``: its values are computed, not stored values (``substr(card,
+    1, 12) AS card_number``), so a method that keeps characters would keep the
+    wrong ones: such a column matched by name is redacted instead.
+    """
 
     name: str
     source: str | None = None
     type_oid: int | None = None
+    derived: frozenset[str] = frozenset()
+    unknown: bool = False
+    transformed: bool = False
 
     @property
     def source_name(self) -> str | None:
@@ -66,6 +91,8 @@ class ColumnPlan:
     rule_id: str | None = None
     method: str | None = None
     detectors: tuple[str, ...] = ()
+    #: The masked source column a derived column is masked for (None: its own rule).
+    derived_from: str | None = None
     mask: MaskFn | None = field(default=None, repr=False, compare=False)
     scanner: Scanner | None = field(default=None, repr=False, compare=False)
 
@@ -131,6 +158,10 @@ class MaskPlan:
             item["action"] = c.action
             if c.rule_id:
                 item["rule"] = c.rule_id
+            if c.derived_from:
+                item["derived_from"] = c.derived_from
+            if c.column.unknown:
+                item["lineage"] = "unknown"
             out.append(item)
         return out
 
@@ -195,8 +226,15 @@ class MaskRules:
                 continue
             if rule.action == "reveal":
                 return ColumnPlan(index, col, "reveal", rule.id)
+            if col.transformed and rule.method not in KEEPS_NOTHING:
+                fn = self._redact(rule.category or "masked")
+                return ColumnPlan(index, col, "mask", rule.id, "redact", mask=fn)
             fn = self._fn(rule, rule.category or "masked")
             return ColumnPlan(index, col, "mask", rule.id, rule.method, mask=fn)
+        if col.derived:
+            found = self._derived(index, col)
+            if found is not None:
+                return found
         if col.type_oid in NOT_TEXT_OIDS:
             return ColumnPlan(index, col, "untouched")
         chosen: dict[str, MaskRule] = {}
@@ -219,6 +257,42 @@ class MaskRules:
             detectors=tuple(n for n, _ in picked),
             scanner=scanner,
         )
+
+    def _derived(self, index: int, col: ColumnIdentity) -> ColumnPlan | None:
+        """Mask a column whole if it derives from a column a rule masks (see ``KEEPS_NOTHING``).
+
+        For each base column it derives from, the first rule matching that column
+        by ``columns``/``column_names`` decides (a ``reveal`` rule lets it through).
+        """
+        masked: dict[str, tuple[MaskRule, str]] = {}
+        revealed: list[tuple[MaskRule, str]] = []
+        for source in sorted(col.derived):
+            name = source.rsplit(".", 1)[-1]
+            for rule in self.rules:
+                if rule.detectors or not rule.matches(source, None, name):
+                    continue
+                if rule.action == "mask":
+                    masked.setdefault(rule.id, (rule, source))
+                else:
+                    revealed.append((rule, source))
+                break
+        if not masked:
+            if revealed and len(revealed) == len(col.derived) and not col.unknown:
+                rule, source = revealed[0]  # every source revealed: so is the column
+                return ColumnPlan(index, col, "reveal", rule.id, derived_from=source)
+            return None
+        rule, source = next(iter(masked.values()))
+        category = rule.category or "masked" if len(masked) == 1 else "masked"
+        method = rule.method if len(masked) == 1 and rule.method in KEEPS_NOTHING else "redact"
+        fn = self._fn(rule, category) if method == rule.method else self._redact(category)
+        return ColumnPlan(index, col, "mask", rule.id, method, derived_from=source, mask=fn)
+
+    def _redact(self, category: str) -> MaskFn:
+        key = ("<derived>", category)
+        fn = self._fns.get(key)
+        if fn is None:
+            fn = self._fns[key] = bind("redact", category=category, options={}, key_source=None)
+        return fn
 
     def _scanner(self, picked: tuple[tuple[str, str], ...]) -> Scanner:
         found = self._scanners.get(picked)

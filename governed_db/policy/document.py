@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from governed_db.errors import PolicyError
 from governed_db.policy.approvals_section import ApprovalsSection
+from governed_db.policy.masking_probes import matches, probing
 from governed_db.policy.masking_section import MaskingRule, MaskingSection, MaskingSelection
 from governed_db.policy.model import Context, GlobSet, Limits, Rule
 
@@ -240,6 +241,17 @@ class Policy:
                 s, count, context.environment, kind, groups
             ):
                 continue
+            if when.probing:
+                selection = self.masking_selection(context)
+                timed = timed or selection.timed
+                uses = probing(s, selection.rules)
+                every = when.every
+                if not (
+                    matches(when.filters_on_masked, uses.filters_on_masked, every)
+                    and matches(when.probes_masked, uses.probes_masked, every)
+                    and matches(when.orders_by_masked, uses.orders_by_masked, every)
+                ):
+                    continue
             if when.time is not None:
                 timed = True
                 if not clock:

@@ -46,6 +46,8 @@ MASKING_CONDITIONS = frozenset(
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _CATEGORY = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 _DEFAULT_MAX_CHARS = 1_000_000
+#: What happens to a result column whose lineage cannot be followed.
+UNKNOWN_LINEAGE = ("detect", "refuse")
 _DEFAULT_BUDGET_MS = 250
 
 
@@ -105,7 +107,9 @@ class MaskingSection:
     opt-out (``masking: {enabled: false}``): no rule applies. Detector settings
     are already applied to ``rules``: with ``detectors_enabled`` False the
     baseline's detector rules are left out; ``detectors_scope`` is the scope of
-    every detector rule that does not give its own.
+    every detector rule that does not give its own. ``unknown_lineage`` is what
+    happens to a result column whose lineage cannot be followed: ``detect``
+    (the detectors scan it, the audit says ``lineage: unknown``) or ``refuse``.
     """
 
     rules: tuple[MaskingRule, ...] = ()
@@ -116,6 +120,7 @@ class MaskingSection:
     time_budget_ms: int = _DEFAULT_BUDGET_MS
     detectors_enabled: bool = True
     detectors_scope: str = "all"
+    unknown_lineage: str = "detect"
     uses_time: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
@@ -175,6 +180,7 @@ def parse_masking(
     regions = r.map("phone_regions", _phone_regions) or ("US",)
     max_chars, budget_ms = r.map("limits", _limits) or (_DEFAULT_MAX_CHARS, _DEFAULT_BUDGET_MS)
     detectors_on, default_scope = r.map("detectors", _detector_settings) or (True, "all")
+    unknown_lineage = r.map("unknown_lineage", lambda f: f.choice(UNKNOWN_LINEAGE, "value"))
     rules_field = r.field("rules")
     reserved = frozenset() if baseline is None or not use_baseline else baseline.rule_ids
     rules: list[MaskingRule] = []
@@ -190,8 +196,9 @@ def parse_masking(
         return MaskingSection((), False, False, regions, max_chars, budget_ms, detectors_on)
     extend = use_baseline and baseline is not None
     section = MaskingSection(
-        (), True, extend, regions, max_chars, budget_ms, detectors_on, default_scope
-    )
+        (), True, extend, regions, max_chars, budget_ms, detectors_on, default_scope,
+        unknown_lineage or "detect",
+    )  # fmt: skip
     return _combine(section, rules, baseline if extend else None)
 
 

@@ -172,7 +172,20 @@ class Conditions:
     objects: frozenset[str] | None = None
     alter_actions: frozenset[str] | None = None
     copy_endpoint: frozenset[str] | None = None
+    #: probing conditions (``policy.masking_probes``), judged with the masking rules
+    filters_on_masked: bool | None = None
+    probes_masked: bool | None = None
+    orders_by_masked: bool | None = None
     every: bool = False
+
+    @property
+    def probing(self) -> bool:
+        """True if a probing condition is given (judged in ``Policy.first_match``)."""
+        return not (
+            self.filters_on_masked is None
+            and self.probes_masked is None
+            and self.orders_by_masked is None
+        )
 
     @property
     def dynamic(self) -> bool:

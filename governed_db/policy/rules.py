@@ -83,6 +83,9 @@ CONDITION_KEYS = frozenset(
         "objects",
         "alter_actions",
         "copy_endpoint",
+        "filters_on_masked",
+        "probes_masked",
+        "orders_by_masked",
     }
 )
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
@@ -225,6 +228,9 @@ def _conditions(
         objects=names("objects", OBJECT_KINDS, "object kind"),
         alter_actions=names("alter_actions", ALTER_ACTIONS, "alter action"),
         copy_endpoint=names("copy_endpoint", COPY_ENDPOINTS, "copy endpoint"),
+        filters_on_masked=flag("filters_on_masked"),
+        probes_masked=flag("probes_masked"),
+        orders_by_masked=flag("orders_by_masked"),
         every=every,
     )
     r.finish()

@@ -17,6 +17,7 @@ from typing import Any
 from governed_db.sql import sqlparse_backend
 from governed_db.sql.copy_shape import CopyShape, copy_shape
 from governed_db.sql.facts import CLASS_RANK, Facts, StatementFacts
+from governed_db.sql.lineage import Lineage
 from governed_db.sql.normalize import (
     fingerprint_of,
     normalize_tokens,
@@ -64,12 +65,15 @@ CACHE_SIZE = 4096
 
 _Analyzer = Callable[[str], Seen]
 _BACKENDS: dict[str, _Analyzer] = {}
+#: Backends that can follow lineage (computed lazily from the statement's parse text).
+_LINEAGE: dict[str, Callable[[str], Lineage]] = {}
 try:
     from governed_db.sql import pglast_backend
 except ImportError:  # pragma: no cover - no pglast wheel (e.g. Windows)
     pass
 else:
     _BACKENDS[pglast_backend.NAME] = pglast_backend.analyze_statement
+    _LINEAGE[pglast_backend.NAME] = pglast_backend.lineage_statement
 _BACKENDS[sqlparse_backend.NAME] = sqlparse_backend.analyze_statement
 _DEFAULT = next(iter(_BACKENDS))
 
@@ -95,21 +99,28 @@ def analyze(query: str, backend: str | None = None) -> Facts:
     return _analyze_cached(query, name)
 
 
-def _statement(analyzer: _Analyzer, text: str, tokens: list[Any], base: int) -> StatementFacts:
+def _statement(
+    analyzer: _Analyzer, text: str, tokens: list[Any], base: int, backend: str
+) -> StatementFacts:
     normalized = normalize_tokens(tokens)
     parse_text = substitute_placeholders(text, tokens, base)
     try:
         seen = analyzer(parse_text)
     except Exception:  # fail closed: a backend bug must never make a statement harmless
         seen = Seen(opaque=True)
-    return seen.facts(text, normalized, fingerprint_of(normalized))
+    facts = seen.facts(text, normalized, fingerprint_of(normalized))
+    lineage = _LINEAGE.get(backend)
+    if lineage is not None:
+        facts.lineage_cell.append((parse_text, lineage))
+    return facts
 
 
 def analyze_uncached(query: str, backend: str) -> Facts:
     """``analyze`` without the cache (for benchmarks and tests)."""
     analyzer = _BACKENDS[backend]
     statements = tuple(
-        _statement(analyzer, text, tokens, tokens[0][2]) for text, tokens in split_statements(query)
+        _statement(analyzer, text, tokens, tokens[0][2], backend)
+        for text, tokens in split_statements(query)
     )
     if not statements:
         statements = (Seen(operation="empty").facts("", "", fingerprint_of("")),)

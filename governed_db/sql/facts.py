@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from governed_db.sql.lineage import UNKNOWN, Lineage
 
 # Statement classes, in the spirit of pgaudit's: riskiest last so max() works.
 CLASS_RANK: dict[str, int] = {
@@ -51,6 +54,10 @@ class StatementFacts:
     - ``copy_endpoint``: the other end of a COPY: "client" (STDIN / STDOUT),
       "file" (a file on the database server) or "program" (a shell command
       on it); None for anything else.
+    - ``lineage``: where each output column comes from and which columns pick
+      rows (``sql.lineage``); ``UNKNOWN`` when it cannot be followed (and from
+      the sqlparse backend). Computed at first use, once per analysed
+      statement (so with the analysis cache, once per text); not compared.
     """
 
     operation: str
@@ -73,9 +80,24 @@ class StatementFacts:
     objects: frozenset[str] = frozenset()
     alter_actions: frozenset[str] = frozenset()
     copy_endpoint: str | None = None
+    #: ``[(text, compute)]`` until ``lineage`` is first read, then ``[Lineage]``.
+    lineage_cell: list[Any] = field(default_factory=list, compare=False, repr=False)
     text: str = ""
     normalized: str = ""
     fingerprint: str = ""
+
+    @property
+    def lineage(self) -> Lineage:
+        """The statement's lineage (``sql.lineage``), computed once at first use."""
+        cell = self.lineage_cell
+        if not cell:
+            return UNKNOWN
+        found = cell[0]
+        if type(found) is tuple:
+            text, compute = found
+            found = compute(text)
+            cell[0] = found
+        return found  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)

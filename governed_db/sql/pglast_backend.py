@@ -12,13 +12,15 @@ from typing import Any
 
 from pglast import parser as _parser
 
+from governed_db.sql.lineage import UNKNOWN, Lineage
+from governed_db.sql.lineage_walk import lineage_of
 from governed_db.sql.pglast_ddl import ddl_facts
 from governed_db.sql.pglast_walk import DML, RELATION_OBJECTS, Walker
 from governed_db.sql.pglast_where import strings, to_expr
 from governed_db.sql.vocabulary import Seen
 from governed_db.sql.where import trivial
 
-__all__ = ["NAME", "analyze_statement"]
+__all__ = ["NAME", "analyze_statement", "lineage_statement"]
 
 NAME = "pglast"
 
@@ -280,6 +282,18 @@ _ROLE_STMTS = {
 def _vacuum_targets(body: Node, w: Walker) -> None:
     for rel in body.get("rels", ()):
         w.write(rel.get("VacuumRelation", {}).get("relation"))
+
+
+def lineage_statement(sql: str) -> Lineage:
+    """The lineage of one statement's text (``sql.lineage``; parsed again: it is lazy)."""
+    try:
+        stmts = json.loads(_parser.parse_sql_json(sql)).get("stmts", [])
+        if len(stmts) != 1:
+            return UNKNOWN
+        ((kind, body),) = stmts[0]["stmt"].items()
+        return lineage_of(kind, body)
+    except Exception:  # unparseable, or a lineage bug: unknown (the detectors still apply)
+        return UNKNOWN
 
 
 def analyze_statement(sql: str) -> Seen:
