@@ -41,7 +41,7 @@ class MaskingGate:
         # (environment, identity) -> (rules, expires or None) for untimed selections
         self._actors: dict[tuple[str, Identity], tuple[MaskRules, float | None]] = {}
         # (rules, columns as plain tuples) -> plan: a repeated result shape costs one lookup
-        self._plans: dict[tuple[Any, ...], tuple[MaskRules, Any]] = {}
+        self._plans: dict[tuple[Any, ...], tuple[MaskRules, Any, Any]] = {}
 
     def rules(self, environment: str, identity: Identity) -> MaskRules:
         """The compiled rules that hold for ``environment`` and ``identity`` now."""
@@ -77,10 +77,10 @@ class MaskingGate:
         if not columns:
             return make_row
         rules = self.rules(environment, identity)
-        derived = _derived(cursor, columns)
-        key = (id(rules), tuple(columns), derived)
+        derived = _derived(cursor, columns)  # the same object while the catalog stands
+        key = (id(rules), tuple(columns), id(derived))
         cached = self._plans.get(key)
-        if cached is not None and cached[0] is rules:
+        if cached is not None and cached[0] is rules and cached[2] is derived:
             plan = cached[1]
         else:
             plan = rules.plan(
@@ -92,7 +92,7 @@ class MaskingGate:
             with self._lock:
                 if len(self._plans) > 4096:
                     self._plans.clear()
-                self._plans[key] = (rules, plan)
+                self._plans[key] = (rules, plan, derived)
         if self.policy.masking.unknown_lineage == "refuse":
             _refuse_unknown(plan, rules)
         with contextlib.suppress(AttributeError):  # a plain psycopg cursor has no room for it
@@ -194,7 +194,7 @@ def _derived(cursor: Any, columns: list[tuple[str, str | None, int]]) -> tuple[D
     lineage = lineage_of_result(cursor)
     catalog = getattr(cursor._conn, "_gov_catalog", None)
     if catalog is None:  # no catalog to resolve with: what the server says is all there is
-        return tuple(Derived(plain=source is not None) for _, source, _ in columns)
+        return _PLAIN[len(columns)] if all(c[1] for c in columns) else _computed(columns)
     sources = tuple(source for _, source, _ in columns)
     key = (id(lineage), sources)
     found = catalog.lineage_cache.get(key)
@@ -202,6 +202,19 @@ def _derived(cursor: Any, columns: list[tuple[str, str | None, int]]) -> tuple[D
         found = (lineage, derived_columns(lineage, sources, catalog))
         catalog.remember_lineage(key, found)
     return found[1]  # type: ignore[no-any-return]
+
+
+class _Plain(dict[int, tuple[Derived, ...]]):
+    def __missing__(self, width: int) -> tuple[Derived, ...]:
+        found = self[width] = (Derived(plain=True),) * width
+        return found
+
+
+_PLAIN = _Plain()
+
+
+def _computed(columns: list[tuple[str, str | None, int]]) -> tuple[Derived, ...]:
+    return tuple(Derived(plain=source is not None) for _, source, _ in columns)
 
 
 def _refuse_unknown(plan: Any, rules: MaskRules) -> None:
