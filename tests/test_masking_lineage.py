@@ -288,3 +288,34 @@ def test_probing_keys_are_refused_in_masking_rules(dsn: str) -> None:
     }
     with pytest.raises(governed_db.PolicyError, match="filters_on_masked"):
         governed_db.connect(dsn, policy=policy)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "copy (select id, lower(password), ssn || '' from customers) to stdout",
+        "copy (select id, lower(password) from customers) to stdout with (format csv)",
+        "copy (select * from pv) to stdout",
+    ],
+)
+def test_copy_out_of_derived_columns_is_masked(
+    conn: governed_db.Connection, statement: str
+) -> None:
+    conn.execute("create temp view pv as select id, password as x from customers")
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        data = b"".join(bytes(chunk) for chunk in copy).decode()
+    assert data.count("\n") == 2
+    for secret in (PASSWORD, PASSWORD.lower(), SSN):
+        assert secret not in data
+    assert "[REDACTED:secret]" in data
+
+
+def test_copy_sql_lineage() -> None:
+    from governed_db.sql import analyze
+
+    lineage = analyze("copy (select lower(email) from customers) to stdout").statements[0].lineage
+    assert [str(s) for s in lineage.sources()] == ["public.customers.email"]
+    table = analyze("copy customers (id, email) to stdout").statements[0].lineage
+    assert table.known
+    assert not table.data  # each column is its own source (the server describes them)
+    assert not analyze("copy customers from stdin").statements[0].lineage.data

@@ -106,6 +106,15 @@ class MaskingGate:
             cursor._gov_bulk = (masker, make_row)
         return masker.wrap(make_row)
 
+    @staticmethod
+    def identities(cursor: Any, columns: list[tuple[str, str | None, int]]) -> list[ColumnIdentity]:
+        """The columns of the cursor's result (or COPY) with what lineage says of each."""
+        derived = _derived(cursor, columns)
+        return [
+            ColumnIdentity(name, source, type_oid, d.sources, d.unknown, not d.plain)
+            for (name, source, type_oid), d in zip(columns, derived, strict=True)
+        ]
+
     def copy_out(
         self, cursor: Any, tables: Any, environment: str, identity: Identity, memory: Any
     ) -> Any:

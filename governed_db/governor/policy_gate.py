@@ -347,7 +347,7 @@ class PolicyGovernor(Governor):
         session: Session = state[1]
         identity = current_identity() or session.identity
         rules = self._masking.rules(session.environment, identity)
-        plan = rules.plan([ColumnIdentity(name, source, oid) for name, source, oid in columns])
+        plan = rules.plan(self._masking.identities(cursor, columns))  # with their lineage
         with contextlib.suppress(AttributeError):  # a plain psycopg cursor has no room for it
             cursor._gov_plan = plan  # the audit's "which data they touched"
         if not plan.needs_masking:

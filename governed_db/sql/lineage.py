@@ -125,8 +125,9 @@ class Lineage:
     """A statement's output columns and row-picking uses.
 
     ``known`` is False when the statement's output cannot be followed at all
-    (``FETCH``, ``EXECUTE``, ``CALL``, a parse failure); ``data`` is False for
-    statements whose output is not table data (``SHOW``, ``EXPLAIN``).
+    (``FETCH``, ``EXECUTE``, ``CALL``, a parse failure); ``data`` is False when
+    no output column derives from anything but its own source: output that is
+    not table data (``SHOW``, ``EXPLAIN``), or ``COPY table TO``'s columns.
     """
 
     items: tuple[Item, ...] = ()

@@ -776,6 +776,8 @@ def lineage_of(kind: str, body: Node) -> Lineage:
     """The lineage of one top-level statement node (``kind`` as in the parse tree)."""
     if kind in _NO_DATA:
         return NO_DATA
+    if kind == "CopyStmt":
+        return _copy(body)
     if kind == "DeclareCursorStmt":
         ((kind, body),) = body["query"].items()
     elif kind == "PrepareStmt":
@@ -785,6 +787,18 @@ def lineage_of(kind: str, body: Node) -> Lineage:
     walker = _Walker()
     items, _ = walker.statement(kind, body, [], {})
     return Lineage(tuple(items), tuple(dict.fromkeys(walker.uses)))
+
+
+def _copy(body: Node) -> Lineage:
+    """``COPY (query) TO``: the query's lineage; ``COPY table TO``: nothing but its columns."""
+    if body.get("is_from"):
+        return NO_DATA
+    if "query" in body:
+        ((kind, query),) = body["query"].items()
+        return lineage_of(kind, query)
+    # COPY table [(columns)] TO: each column is its own source, as the server describes it
+    # (generated columns are left out, so '*' over the table would not line up)
+    return NO_DATA if body.get("relation") else UNKNOWN
 
 
 #: Statements whose rows come from something the text does not show.
