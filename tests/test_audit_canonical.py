@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from governed_db.audit import MemorySink, Signer, canonical_json, record_hash
-from governed_db.audit.canonical import jsonable
+from governed_db.audit.canonical import CanonicalJSON, canonical_text, jsonable
 from governed_db.audit.chain import Chain
 from governed_db.audit.records import AuditSession, IntentRef, prepare
 from governed_db.audit.writer import SpoolWriter
@@ -207,3 +207,25 @@ def test_lone_surrogates_take_the_replacing_path() -> None:
     assert intent["db.query.text"] == "select 'a?b'"
     assert outcome["error.type"] == "Err?"
     assert outcome["intent"] == intent["hash"]
+
+
+def test_pre_encoded_values_are_written_as_the_value_would_be() -> None:
+    """A CanonicalJSON masking field gives the bytes the mapping gives, on both paths."""
+    masking = {"columns": [{"name": "é\n", "source": "public.t.x", "action": "mask"}]}
+    lines = []
+    for value in (jsonable(masking), canonical_text(masking)):
+        for reference in (False, True):
+            writer, sink = _writer()
+            if reference:
+                writer._seal_outcome = _no_template  # type: ignore[method-assign]
+            ref = IntentRef("s", 3, "ab" * 32)
+            writer.append_many([("outcome", 10**18, ref, 1, 1, 0.5, None, None, value)])
+            lines.append(sink.lines[0])
+            assert _check(sink.lines[0])["masking"] == masking
+    assert len(set(lines)) == 1
+    assert isinstance(canonical_text(masking), CanonicalJSON)
+    assert canonical_text(masking) == canonical_json(masking).decode()
+
+
+def _no_template(*_: object) -> tuple[str, bytes]:
+    raise UnicodeEncodeError("utf-8", "", 0, 1, "force the reference path")

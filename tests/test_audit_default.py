@@ -231,3 +231,36 @@ def test_the_suite_never_writes_to_the_real_user_data_dir() -> None:
     assert DATA_DIR_ENV in os.environ
     assert not default_spool().is_relative_to(real)
     assert os.environ["PYTHON_KEYRING_BACKEND"] == "keyring.backends.fail.Keyring"
+
+
+def test_a_forked_child_writes_a_chain_of_its_own(env: dict[str, str]) -> None:
+    done = _run(
+        """
+        import sys
+        conn = governed_db.connect(dsn, autocommit=True)
+        conn.execute("select 'parent-before'")
+        pid = os.fork()
+        if pid == 0:  # the child: its own connection, its own chain
+            with governed_db.connect(dsn, autocommit=True) as child:
+                child.execute("select 'child'")
+            sys.exit(0)
+        _, status = os.waitpid(pid, 0)
+        conn.execute("select 'parent-after'")
+        conn.close()
+        print("CHILD", status)
+        """,
+        env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "CHILD 0" in done.stdout
+    records = _records(env)
+    chains: dict[str, list[str]] = {}
+    for r in records:
+        if r["kind"] == "intent":
+            chains.setdefault(r["chain"], []).append(r["db.query.text"])
+    assert sorted(chains.values()) == [
+        ["select 'child'"],
+        ["select 'parent-before'", "select 'parent-after'"],
+    ]
+    assert sum(r["kind"] == "close" for r in records) == 2  # both closed normally
+    _verify(env)

@@ -42,7 +42,9 @@ from typing import Any
 __all__ = [
     "GENESIS_PREV",
     "UNHASHED_FIELDS",
+    "CanonicalJSON",
     "canonical_json",
+    "canonical_text",
     "encode_value",
     "fragment",
     "fragments",
@@ -78,6 +80,23 @@ def canonical_json(value: Any) -> bytes:
         return _encode(jsonable(value)).encode("utf-8")
 
 
+class CanonicalJSON(str):
+    """Text that already is the canonical JSON of a value (see :func:`canonical_text`).
+
+    Record builders write it into a record as it is instead of encoding it
+    again: made once per value that recurs (e.g. a result's masking columns),
+    it saves converting and encoding that value for every record.
+    """
+
+    __slots__ = ()
+
+
+def canonical_text(value: Any) -> CanonicalJSON:
+    """``value`` reduced by :func:`jsonable` and encoded in canonical form, as text."""
+    text = _encode(jsonable(value))
+    return CanonicalJSON(text)
+
+
 def record_hash(record: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the canonical form of ``record`` minus ``hash`` and ``sig``."""
     body = {k: v for k, v in record.items() if k not in UNHASHED_FIELDS}
@@ -97,6 +116,9 @@ def encode_value(value: Any) -> str:
         return "true"
     if value is False:
         return "false"
+    if kind is CanonicalJSON:
+        encoded: str = value
+        return encoded
     return _encode(value)
 
 

@@ -15,10 +15,17 @@ caller next to nothing; the writer turns it into the record's fragments (see
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from governed_db.audit.canonical import encode_value, fragment, fragments, timestamp_ns
+from governed_db.audit.canonical import (
+    CanonicalJSON,
+    encode_value,
+    fragment,
+    fragments,
+    timestamp_ns,
+)
 from governed_db.audit.chain import Chain
 from governed_db.audit.records import AuditSession, IntentRef, Prepared
 
@@ -66,6 +73,8 @@ def outcome_values(entry: Entry, intent: tuple[int, str]) -> dict[str, Any]:
     """The fields of an outcome entry, given its intent's (seq, hash)."""
     _, _, ref, rowcount, rows_returned, duration_ms, sqlstate, error, masking = entry
     iref: IntentRef = ref
+    if type(masking) is CanonicalJSON:  # the reference path encodes values itself
+        masking = json.loads(masking)
     return {
         "kind": "outcome",
         "session.id": iref.session_id,

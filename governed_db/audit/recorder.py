@@ -52,6 +52,7 @@ class Recorder:
         self.closed = False
         self.failure: BaseException | None = None
         self.blocked = False  # closed or failed: checked before anything is queued
+        self.forked = False  # inherited through fork(): the chain is the parent's
         self.lock = threading.Lock()
         self.where = str(settings.path or "inline sinks")
         self.strict = spool is not None and settings.durability == "strict"
@@ -133,6 +134,8 @@ class Recorder:
         """Seal and write on this thread (strict, or no spool); fsync first if strict."""
         try:
             with self.lock:
+                if self.forked:
+                    raise OSError(str(self.failure))
                 if self.closed:
                     raise OSError("the audit trail is closed")
                 token = self.writer.append(entry)[2]
@@ -229,9 +232,14 @@ class Recorder:
 
 
 def _forked(ref: weakref.ref[Recorder]) -> None:
-    """In a child process: the writer thread stayed in the parent, so refuse records."""
+    """In a child process: the chain (and any writer thread) is the parent's: refuse records.
+
+    Two processes appending to one chain would fork it. New connections in
+    the child get a trail of their own (``AuditTrail.shared`` forgets the
+    parent's at fork), with its own chain in the same spool.
+    """
     rec = ref()
-    if rec is not None and rec.bg is not None and not rec.closed:
+    if rec is not None and rec.spool is not None and not rec.closed:
         rec.lock = threading.Lock()
         rec.failure = OSError("the audit trail was inherited through fork(); open one per process")
-        rec.blocked = True
+        rec.blocked = rec.forked = True

@@ -152,6 +152,7 @@ class Spool:
         self._opened = 0.0
         self._written = 0  # bytes written over all segments: the group-commit clock
         self._synced = 0
+        self._pid = os.getpid()  # a forked child closes its copies and leaves the rest
 
     def path(self, segment: int) -> Path:
         """The file of one segment."""
@@ -159,6 +160,7 @@ class Spool:
 
     def open(self) -> None:
         """Create the directory, take the chain lock, open segment 1."""
+        self._pid = os.getpid()
         self.directory.mkdir(parents=True, exist_ok=True)
         fd = try_lock(self.directory, self.chain_id)
         if fd is None:  # pragma: no cover - chain ids are random
@@ -239,7 +241,18 @@ class Spool:
         self.sync_to(self._written)
 
     def close(self, *, keep_lock_file: bool) -> None:
-        """fsync, close, and release the chain lock."""
+        """fsync, close, and release the chain lock.
+
+        In a process forked from the writer only the inherited descriptors are
+        closed: the lock (shared with the parent) and its file stay the parent's.
+        """
+        if os.getpid() != self._pid:
+            for fd in (self._fd, self._lock_fd):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self._fd = self._lock_fd = -1
+            return
         with self._sync_lock:
             if self._fd >= 0:
                 if self.durability != "none":

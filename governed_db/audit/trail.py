@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from governed_db.audit import heads, keys, recovery
-from governed_db.audit.canonical import canonical_json, jsonable
+from governed_db.audit.canonical import CanonicalJSON, canonical_json, jsonable
 from governed_db.audit.chain import Chain
 from governed_db.audit.forwarder import Forwarder
 from governed_db.audit.keys import Signer, load_signer
@@ -268,9 +268,12 @@ class AuditTrail:
         duration_ms: float | None = None,
         sqlstate: str | None = None,
         error: str | None = None,
-        masking: Mapping[str, Any] | None = None,
+        masking: Mapping[str, Any] | CanonicalJSON | None = None,
     ) -> None:
-        """Record how a statement ended. Never raises for I/O (the statement already ran)."""
+        """Record how a statement ended. Never raises for I/O (the statement already ran).
+
+        ``masking`` may be given pre-encoded (``canonical_text``) when it recurs.
+        """
         values = (
             ref,
             rowcount,
@@ -420,6 +423,10 @@ def _refuse_retired(signer: Signer) -> None:
             f"when key {doc['new']} replaced it: chains it starts now fail verification. "
             "Load the new key (governed-db keys status)"
         )
+
+
+if hasattr(os, "register_at_fork"):  # a child opens trails (chains) of its own
+    os.register_at_fork(after_in_child=AuditTrail._shared.clear)
 
 
 def _close_at_exit(ref: weakref.ref[AuditTrail]) -> None:

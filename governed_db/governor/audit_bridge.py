@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from governed_db.audit import AuditSession, AuditTrail, IntentRef, Prepared
+from governed_db.audit.canonical import CanonicalJSON, canonical_text
 from governed_db.errors import GovernanceError
 from governed_db.governor.base import ClientMerged, Session, Ticket
 from governed_db.identity import Identity
@@ -67,17 +68,15 @@ def _normalized(facts: Facts) -> str:
     return "; ".join(s.normalized for s in facts.statements)
 
 
-def _masking_fields(plan: Any) -> dict[str, Any] | None:
+def _masking_fields(plan: Any) -> dict[str, Any]:
     """The result's columns (source or computed) and what masking does to each; no values."""
-    if plan is None:
-        return None
     return {"columns": plan.describe()}
 
 
 class AuditBridge:
     """Feeds one ``AuditTrail`` from the gate."""
 
-    __slots__ = ("_acting", "_fields", "_lock", "_serial", "trail")
+    __slots__ = ("_acting", "_fields", "_lock", "_masking", "_serial", "trail")
 
     def __init__(self, trail: AuditTrail) -> None:
         self.trail = trail
@@ -87,6 +86,19 @@ class AuditBridge:
         # id(facts), id(decision) -> the objects (kept alive), their prepared record
         # fields and normalized text: built once per statement plan.
         self._fields: dict[tuple[int, int], _Fields] = {}
+        # id(mask plan) -> the plan (kept alive), its masking field in canonical form:
+        # plans are frozen and shared between results, so this is encoded once per plan.
+        self._masking: dict[int, tuple[Any, CanonicalJSON]] = {}
+
+    def _masking_for(self, plan: Any) -> CanonicalJSON | None:
+        if plan is None:
+            return None
+        found = self._masking.get(id(plan))
+        if found is None or found[0] is not plan:
+            if len(self._masking) > 4096:
+                self._masking.clear()
+            found = self._masking[id(plan)] = (plan, canonical_text(_masking_fields(plan)))
+        return found[1]
 
     def _fields_for(self, facts: Facts, decision: Decision) -> _Fields:
         key = (id(facts), id(decision))
@@ -200,7 +212,7 @@ class AuditBridge:
             duration_ms=outcome.duration_ns / 1e6,
             sqlstate=getattr(error, "sqlstate", None) if error is not None else None,
             error=type(error).__name__ if error is not None else None,
-            masking=_masking_fields(ticket.mask_plan),
+            masking=self._masking_for(ticket.mask_plan),
         )
 
     def close(self, session: Session) -> None:
