@@ -21,6 +21,13 @@ from governed_db.approvals.binding import (
     requester_fields,
     round_up,
 )
+from governed_db.approvals.deciding import (
+    Decided,
+    DecisionError,
+    decide,
+    find_approver,
+    verdict_of,
+)
 from governed_db.approvals.decisions import SignedDecision, sign_decision
 from governed_db.approvals.file_store import FileStore
 from governed_db.approvals.keys import (
@@ -46,6 +53,8 @@ __all__ = [
     "ApprovalRequest",
     "ApprovalStore",
     "ApprovalStoreError",
+    "Decided",
+    "DecisionError",
     "FileStore",
     "MemoryStore",
     "PostgresStore",
@@ -54,7 +63,9 @@ __all__ = [
     "Verdict",
     "approval_rule",
     "binding_key",
+    "decide",
     "default_root",
+    "find_approver",
     "init_approver_key",
     "is_requester",
     "judge",
@@ -68,5 +79,6 @@ __all__ = [
     "requester_fields",
     "round_up",
     "sign_decision",
+    "verdict_of",
     "webhook_payload",
 ]

@@ -13,11 +13,9 @@ import argparse
 import json
 import os
 import re
-import sys
 import time
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
@@ -29,15 +27,12 @@ from governed_db.approvals import (
     StoredApproval,
     Verdict,
     approval_rule,
-    is_requester,
+    decide,
     judge,
-    load_approver_key,
     open_store,
-    public_text,
-    round_up,
-    sign_decision,
+    verdict_of,
 )
-from governed_db.approvals.keys import APPROVER_ENV, approver_key_file
+from governed_db.approvals.keys import APPROVER_ENV
 from governed_db.cli.errors import one_line_errors
 from governed_db.errors import GovernanceError
 
@@ -53,7 +48,6 @@ _COLORS = {
 }
 _DURATION = re.compile(r"(\d+)(s|m|h|d)")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_ROW_OPERATIONS = frozenset({"insert", "update", "delete", "merge"})
 
 
 class CommandError(Exception):
@@ -123,13 +117,8 @@ def _verdicts(policy: governed_db.Policy, stored: list[StoredApproval]) -> list[
     ]
 
 
-def _one(policy: governed_db.Policy, approval_id: str) -> tuple[StoredApproval, Verdict]:
-    stored = _store(policy).get(approval_id)
-    if stored is None:
-        raise CommandError(
-            f"unknown approval id {approval_id!r} (see `governed-db approvals list`)"
-        )
-    return stored, _verdicts(policy, [stored])[0]
+def _one(policy: governed_db.Policy, approval_id: str) -> Verdict:
+    return verdict_of(policy, approval_id)
 
 
 def _age(ts: int) -> str:
@@ -201,7 +190,7 @@ def list_cmd(args: argparse.Namespace) -> int:
 def show_cmd(args: argparse.Namespace) -> int:
     """``approvals show ID``."""
     policy = _policy(args)
-    _, v = _one(policy, args.id)
+    v = _one(policy, args.id)
     r = v.request
     rule = approval_rule(policy, r.rule_id)
     console = Console()
@@ -238,88 +227,28 @@ def show_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-def _approver(
-    policy: governed_db.Policy, args: argparse.Namespace, members: tuple[str, ...]
-) -> tuple[str, Ed25519PrivateKey, str]:
-    """(name, key, where): the approver acting, with a key that the policy lists for them.
-
-    Without ``--approver``, the first of the rule's ``members`` (then any approver)
-    whose key file is here.
-    """
-    name = args.approver or os.environ.get(APPROVER_ENV) or None
-    approvers = policy.approvals.approvers
-    if name is not None and name not in approvers:
-        raise CommandError(f"{name!r} is not an approver in {policy.source}")
-    found = load_approver_key(name, key_file=args.key_file)
-    if found is None and name is None:
-        for candidate in (*members, *approvers):
-            if approver_key_file(candidate).exists():
-                found = load_approver_key(candidate)
-                break
-    if found is None:
-        who = name or "NAME"
-        raise CommandError(
-            f"no approver key found for {who}: create one with "
-            f"`governed-db keys init --approver {who}` and list its public key in the policy"
-        )
-    key, where = found
-    text = public_text(key)
-    match = next((a.name for a in approvers.values() if a.key_text == text), None)
-    if match is None or (name is not None and match != name):
-        raise CommandError(
-            f"the key from {where} is not {'the key of ' + repr(name) if name else 'a key'} "
-            f"listed in {policy.source}"
-        )
-    return match, key, where
-
-
 def _decide(args: argparse.Namespace, kind: str) -> int:
     policy = _policy(args)
-    stored, verdict = _one(policy, args.id)
-    request = stored.request
-    rule = approval_rule(policy, request.rule_id)
-    name, key, _ = _approver(policy, args, policy.approvals.members(rule.group))
-    if name not in policy.approvals.members(rule.group):
-        raise CommandError(
-            f"{name} is not an approver for rule {request.rule_id} "
-            f"(group {rule.group!r}: {', '.join(policy.approvals.members(rule.group))})"
-        )
-    if verdict.state in ("denied", "revoked"):
-        raise CommandError(f"approval {request.id} is already decided: {verdict.state}")
-    if kind == "revoke":
-        if verdict.state not in ("granted", "pending"):
-            raise CommandError(f"approval {request.id} is {verdict.state}: nothing to revoke")
-    elif verdict.state == "expired":
-        raise CommandError(f"approval {request.id} has expired; the statement must be asked again")
-    elif verdict.state in ("granted", "used"):
-        raise CommandError(f"approval {request.id} is already decided: {verdict.state}")
-    elif name in verdict.signers:
-        raise CommandError(f"you ({name}) already approved {request.id}")
-    extra: dict[str, Any] = {}
-    approver = policy.approvals.approvers[name]
-    if kind == "grant":
-        extra = _grant_terms(args, request, rule.expires)
-        if is_requester(approver, request.requester):
-            _self_approval(rule.self_approval, request, args.reason)
-            extra["break_glass"] = True
-    signed = sign_decision(
-        key,
-        approval_id=request.id,
-        request_digest=request.digest,
-        decision=kind,
-        approver=name,
+    expires = _duration(args.expires) if getattr(args, "expires", None) else None
+    done = decide(
+        policy,
+        args.id,
+        kind,
         reason=args.reason or "",
-        **extra,
+        approver=args.approver,
+        key_file=args.key_file,
+        max_rows=getattr(args, "max_rows", None),
+        expires=expires,
     )
-    store = _store(policy)
-    store.add_decision(request.id, signed)
-    after = _verdicts(policy, [store.get(request.id) or stored])[0]
+    body, after, name = done.decision.body, done.verdict, done.approver
+    request = after.request
     console = Console()
     if kind == "grant":
-        limit = "no row limit" if extra["max_rows"] is None else f"max_rows {extra['max_rows']}"
+        limit = "no row limit" if body["max_rows"] is None else f"max_rows {body['max_rows']}"
+        glass = " [bold red]break glass[/]" if body["break_glass"] else ""
         console.print(
-            f"[green]approved[/] {request.id} as {name} ({limit}, {extra['uses']} use(s), "
-            f"expires {_age(extra['expires_at'])}); now {after.state} "
+            f"[green]approved[/] {request.id} as {name}{glass} ({limit}, {body['uses']} "
+            f"use(s), expires {_age(body['expires_at'])}); now {after.state} "
             f"({len(after.signers)} of {request.min_approvals} signatures)"
         )
         if after.state == "granted":
@@ -327,39 +256,6 @@ def _decide(args: argparse.Namespace, kind: str) -> int:
     else:
         console.print(f"[red]{after.state}[/] {request.id} as {name}")
     return 0
-
-
-def _grant_terms(args: argparse.Namespace, request: Any, default_expires: float) -> dict[str, Any]:
-    max_rows = args.max_rows
-    if max_rows is not None and max_rows < 0:
-        raise CommandError("--max-rows must be ≥ 0")
-    if max_rows is None:
-        max_rows = round_up(request.estimated_rows)
-        if max_rows is None and request.operation in _ROW_OPERATIONS:
-            raise CommandError(
-                f"the planner gave no estimate for this {request.operation.upper()}: "
-                "give --max-rows N (the most rows you accept it touching)"
-            )
-    seconds = _duration(args.expires) if args.expires else default_expires
-    return {
-        "max_rows": max_rows,
-        "expires_at": int(time.time() + seconds),
-        "uses": request.uses,
-    }
-
-
-def _self_approval(allowed: bool, request: Any, reason: str) -> None:
-    if not allowed:
-        raise CommandError(
-            f"you asked for {request.id} yourself, and rule {request.rule_id} does not allow "
-            "self-approval; ask another approver"
-        )
-    if request.requester.get("kind") != "human":
-        raise CommandError("self-approval is only for a human's own request")
-    if not (sys.stdin.isatty() or "ipykernel" in sys.modules):
-        raise CommandError("self-approval (break glass) needs a person at a terminal or notebook")
-    if not reason.strip():
-        raise CommandError("self-approval (break glass) needs a --reason")
 
 
 def _duration(text: str) -> float:
@@ -376,15 +272,11 @@ def _duration(text: str) -> float:
 
 def approve_cmd(args: argparse.Namespace) -> int:
     """``approvals approve ID --reason TEXT``."""
-    if not args.reason.strip():
-        raise CommandError("--reason must say why")
     return _decide(args, "grant")
 
 
 def deny_cmd(args: argparse.Namespace) -> int:
     """``approvals deny ID --reason TEXT``."""
-    if not args.reason.strip():
-        raise CommandError("--reason must say why")
     return _decide(args, "deny")
 
 

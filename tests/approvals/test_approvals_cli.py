@@ -272,3 +272,31 @@ def test_bad_expires_is_a_clear_error(dsn: str, home: Path) -> None:
     )
     assert done.returncode == 1
     assert "bad duration 'soon'" in done.stderr
+
+
+def test_python_api_self_approval_in_a_notebook_is_break_glass(
+    dsn: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import sys
+    import types
+
+    from governed_db.approvals import DecisionError, decide
+
+    setup = approval_policy(home, approval={"self_approval": True})
+    write_key(home, "alice", setup.keys["alice"])
+    exc = _ask(dsn, setup, identity="human:alice")
+    policy = setup.policy
+    assert exc.approval_id is not None
+    monkeypatch.setattr(sys, "stdin", io.StringIO())  # not a terminal
+    with pytest.raises(DecisionError, match="terminal or notebook"):
+        decide(policy, exc.approval_id, "grant", reason="outage", max_rows=20)
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    with pytest.raises(DecisionError, match="reason is required"):
+        decide(policy, exc.approval_id, "grant", reason=" ", max_rows=20)
+    done = decide(policy, exc.approval_id, "grant", reason="outage", max_rows=20)
+    assert done.decision.body["break_glass"] is True
+    assert done.verdict.state == "granted"
+    with prod(dsn, setup, identity="human:alice") as conn:
+        conn.execute(DELETE)
+    assert count(dsn) == ROWS - 11
