@@ -10,7 +10,6 @@ client-side masking never corrupts data.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from typing import Any
@@ -95,16 +94,37 @@ class MaskingGate:
                 self._plans[key] = (rules, plan, derived)
         if self.policy.masking.unknown_lineage == "refuse":
             _refuse_unknown(plan, rules)
-        with contextlib.suppress(AttributeError):  # a plain psycopg cursor has no room for it
+        needs = plan.needs_masking
+        made = self._made(cursor._conn, plan, make_row, memory) if needs else None
+        try:  # a plain psycopg cursor has no room for these
             cursor._gov_plan = plan  # the audit's "which data they touched"
-        if not plan.needs_masking:
-            with contextlib.suppress(AttributeError):
-                cursor._gov_bulk = None
-            return make_row
+            cursor._gov_bulk = None if made is None else made[0]  # fetchall: a column at a time
+        except AttributeError:
+            pass
+        return make_row if made is None else made[1]
+
+    @staticmethod
+    def _made(conn: Any, plan: Any, make_row: Any, memory: Any) -> tuple[Any, Any]:
+        """``((masker, make_row), masking row maker)`` for ``plan``: generated once, reused.
+
+        Kept per connection and (plan, user's row maker), so a repeated result
+        shape costs a lookup, not a code generation; it goes with the connection.
+        (The masker's counts then run across those results.)
+        """
+        makers: dict[tuple[int, int], tuple[Any, ...]] | None = conn.__dict__.get("_gov_makers")
+        if makers is None:
+            makers = conn.__dict__["_gov_makers"] = {}
+        key = (id(plan), id(make_row))
+        found = makers.get(key)
+        if found is not None and found[0] is plan and found[1] is make_row:
+            return found[2], found[3]
         masker = plan.start(memory)
-        with contextlib.suppress(AttributeError):  # fetchall masks a whole result at once
-            cursor._gov_bulk = (masker, make_row)
-        return masker.wrap(make_row)
+        bulk = (masker, make_row)
+        wrapped = masker.wrap(make_row)
+        if len(makers) > 64:
+            makers.clear()
+        makers[key] = (plan, make_row, bulk, wrapped)
+        return bulk, wrapped
 
     @staticmethod
     def identities(cursor: Any, columns: list[tuple[str, str | None, int]]) -> list[ColumnIdentity]:
