@@ -48,6 +48,11 @@ def _kinds(trail: Any, tmp_path: Path) -> list[str]:
     return [r["kind"] for r in iter_records(tmp_path / "audit")]
 
 
+def _end_reasons(trail: Any, tmp_path: Path) -> list[str]:
+    trail.flush()
+    return [r["reason"] for r in iter_records(tmp_path / "audit") if r["kind"] == "end"]
+
+
 def test_a_failing_statement_in_a_pipeline_has_its_own_error(
     pg_dsn: str, trail: Any, tmp_path: Path
 ) -> None:
@@ -143,6 +148,7 @@ def test_close_while_running_keeps_the_outcome_and_psycopgs_error(
     assert outcome["error.type"] == "OperationalError"
     kinds = _kinds(trail, tmp_path)
     assert kinds.index("outcome") < kinds.index("end"), "the outcome precedes the session's end"
+    assert _end_reasons(trail, tmp_path) == ["closed"]
 
 
 @pytest.mark.parametrize("how", ["stream", "copy"])
@@ -190,7 +196,7 @@ def test_a_terminated_backend_ends_the_session_without_close(
     with pytest.raises(psycopg.OperationalError):  # psycopg's own error, not a governance one
         conn.execute("select 2")
     conn.close()
-    assert _kinds(trail, tmp_path).count("end") == 1
+    assert _end_reasons(trail, tmp_path) == ["broken"]
 
 
 async def test_async_terminated_backend_ends_the_session(
@@ -203,6 +209,7 @@ async def test_async_terminated_backend_ends_the_session(
         await conn.execute("select 'gone' as x")
     assert _kinds(trail, tmp_path)[-1] == "end"
     await conn.close()
+    assert _end_reasons(trail, tmp_path) == ["broken"]
 
 
 _EXITS_WITHOUT_CLOSE = """
@@ -230,7 +237,8 @@ def test_a_session_left_open_at_exit_gets_its_end(pg_dsn: str, tmp_path: Path) -
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    kinds = [r["kind"] for r in iter_records(tmp_path / "audit")]
+    records = list(iter_records(tmp_path / "audit"))
+    kinds = [r["kind"] for r in records]
     assert kinds.count("session") == 1
-    assert kinds.count("end") == 1
+    assert [r["reason"] for r in records if r["kind"] == "end"] == ["exit"]
     assert kinds.index("outcome") < kinds.index("end")

@@ -5,7 +5,7 @@ caller next to nothing; the writer turns it into the record's fragments (see
 ``canonical``) and, when inline sinks want them, its fields. Shapes::
 
     ("session", ts, AuditSession)
-    ("end", ts, session_id)
+    ("end", ts, session_id, reason)
     ("intent" | "refused", ts, AuditSession, Prepared, text, extra | None, IntentRef | None)
     ("outcome", ts, IntentRef, rowcount, rows_returned, duration_ms, sqlstate, error, masking)
     ("body", ts, fields, sign)        # genesis and other ready-made bodies
@@ -152,7 +152,7 @@ def render(
             return [*session.frags, _KIND["session"], _ts(entry[1])], None, False
         fields = {"kind": "session", "session.id": session.id, **session.fields}
     elif kind == "end":
-        fields = {"kind": "end", "session.id": entry[2]}
+        fields = {"kind": "end", "session.id": entry[2], "reason": entry[3]}
     elif kind == "body":
         fields = dict(entry[2])
         fields.setdefault("ts", timestamp_ns(entry[1]))

@@ -223,9 +223,9 @@ class AuditTrail:
         self._rec.put("session", (session,), critical=True)
         return session
 
-    def end_session(self, session: AuditSession) -> None:
-        """Record that the connection closed (best effort)."""
-        self._rec.put("end", (session.id,), critical=False)
+    def end_session(self, session: AuditSession, reason: str = "closed") -> None:
+        """Record that the session ended (best effort): ``closed``, ``broken`` or ``exit``."""
+        self._rec.put("end", (session.id, reason), critical=False)
 
     def intent(
         self,

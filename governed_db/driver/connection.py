@@ -332,13 +332,13 @@ class _GovernedFactories:
         self._gov_end()
         self._gov_state = None
 
-    def _gov_end(self) -> None:
-        """End the governed session (once): at close, or when the connection is seen broken."""
+    def _gov_end(self, reason: str = "closed") -> None:
+        """End the governed session once: ``closed``, ``broken`` (seen broken) or ``exit``."""
         state = self._gov_state
         if state is not None and not self._gov_ended:
             self._gov_ended = True
             forget(self)
-            state[0].close_session(state[1])
+            state[0].end_session(state[1], reason)
 
 
 class Connection(_GovernedFactories, psycopg.Connection[Any]):

@@ -240,8 +240,8 @@ class GovernedCursorBase(WireChecked):
                 if _changes_schema(ticket):
                     self._conn._gov_catalog.clear()
                 state[0].settle(ticket, rowcount, error, rows)
-        if error is not None and self._conn._gov_pgconn.status == _BAD:
-            self._conn._gov_end()  # broken: its session ends now (a pool drops it unclosed)
+        if error is not None and self._conn.broken:
+            self._conn._gov_end("broken")  # its session ends now (a pool drops it unclosed)
 
     def _gov_running(self, tickets: list[Ticket | None]) -> object:
         """Register a call that runs while the caller holds it (stream, copy).

@@ -38,6 +38,6 @@ def end_open_sessions() -> None:
     """Record the end of every governed session still open (at process exit)."""
     for conn in list(_OPEN):
         try:
-            conn._gov_end()
+            conn._gov_end("exit")
         except Exception as exc:  # at exit: say so, and go on with the others
             print(f"governed_db: could not record a session's end at exit: {exc}", file=sys.stderr)

@@ -215,12 +215,12 @@ class AuditBridge:
             masking=self._masking_for(ticket.mask_plan),
         )
 
-    def close(self, session: Session) -> None:
-        """The connection closed."""
-        self.trail.end_session(session.audit)
+    def close(self, session: Session, reason: str = "closed") -> None:
+        """The session ended (``closed``, ``broken`` or ``exit``)."""
+        self.trail.end_session(session.audit, reason)
         with self._lock:
             for key in [k for k in self._acting if k[0] == session.session_id]:
-                self.trail.end_session(self._acting.pop(key))
+                self.trail.end_session(self._acting.pop(key), reason)
 
 
 class AuditOff:
@@ -267,9 +267,9 @@ class AuditOff:
             self._failed = True
             return None
 
-    def close(self, session: Session) -> None:
-        """The connection closed (recorded if its opening was)."""
+    def close(self, session: Session, reason: str = "closed") -> None:
+        """The session ended (recorded if its opening was)."""
         audit: AuditSession | None = session.audit
         trail = self._trail
         if audit is not None and trail is not None:
-            trail.end_session(audit)
+            trail.end_session(audit, reason)

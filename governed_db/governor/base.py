@@ -255,5 +255,12 @@ class Governor:
             statement=ticket.call.query,
         )
 
+    def end_session(self, session: Session, reason: str) -> None:
+        """The session ended: ``closed``, ``broken`` (seen broken) or ``exit`` (process exit).
+
+        Calls ``close_session`` unless a subclass records the reason itself.
+        """
+        self.close_session(session)
+
     def close_session(self, session: Session) -> None:
         """Called when the connection closes."""

@@ -191,10 +191,13 @@ class PolicyGovernor(Governor):
         return session
 
     def close_session(self, session: Session) -> None:
+        self.end_session(session, "closed")
+
+    def end_session(self, session: Session, reason: str) -> None:
         if self.audit is not None:
-            self.audit.close(session)
+            self.audit.close(session, reason)
         elif self._audit_off is not None:
-            self._audit_off.close(session)
+            self._audit_off.close(session, reason)
 
     def _context(self, environment: str, identity: Identity) -> Context:
         key = (environment, identity)
