@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from governed_db.approvals.keys import (
 )
 from governed_db.approvals.stores import open_store
 from governed_db.approvals.verdict import Verdict, approval_rule, is_requester, judge
+from governed_db.audit.defaults import open_trail
 from governed_db.errors import GovernanceError
 from governed_db.policy import Policy
 
@@ -141,7 +143,31 @@ def decide(
     )
     store = open_store(policy.approvals.store)
     store.add_decision(request.id, signed)
-    return Decided(signed, verdict_of(policy, request.id), name)
+    after = verdict_of(policy, request.id)
+    _record(policy, request, signed.body, after.state)
+    return Decided(signed, after, name)
+
+
+def _record(policy: Policy, request: ApprovalRequest, body: Mapping[str, Any], state: str) -> None:
+    """The decision as an audit record, in the policy's trail (unless audit is off)."""
+    if not policy.audit_enabled:
+        return
+    fields = {
+        "approval.id": request.id,
+        "approval.event": body["decision"],
+        "approval.state": state,
+        "approver": body["approver"],
+        "reason": body["reason"],
+        "max_rows": body["max_rows"],
+        "expires_at": body["expires_at"],
+        "uses": body["uses"],
+        "break_glass": body["break_glass"],
+        "rule_id": request.rule_id,
+        "requester": dict(request.requester),
+        "deployment.environment.name": request.environment,
+        "fingerprint": request.fingerprint,
+    }
+    open_trail(policy.audit).event("approval", fields)
 
 
 def _still_open(verdict: Verdict, kind: str, name: str) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -105,3 +105,22 @@ def ensure_signer(
                 )
         _signers[where_from] = signer
         return signer
+
+
+def open_trail(settings: Mapping[str, Any] | None, sinks: Sequence[Any] = ()) -> Any:
+    """The shared trail for validated audit ``settings`` (the default spool if they name no
+    place) with the signing key (created on first use, see ``ensure_signer``)."""
+    from governed_db.audit.trail import AuditTrail
+
+    values, defaulted = (dict(settings or {}), False) if sinks else with_default_path(settings)
+    signer = ensure_signer()
+    try:
+        return AuditTrail.shared(values, sinks=sinks, signer=signer)
+    except AuditError as exc:
+        if not defaulted:
+            raise
+        raise AuditError(
+            f"{exc}. Audit is on by default and writes to {values['path']}: set "
+            f"{DATA_DIR_ENV} or the policy's audit.path to a writable directory, or turn "
+            "audit off explicitly (connect(audit=False) or `audit: false` in the policy)"
+        ) from exc

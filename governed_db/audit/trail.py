@@ -47,7 +47,12 @@ from governed_db.audit.spool import Spool
 from governed_db.audit.writer import SpoolWriter
 from governed_db.errors import AuditError
 
-__all__ = ["AuditTrail"]
+__all__ = ["EVENT_KINDS", "AuditTrail"]
+
+#: Kinds of records ``AuditTrail.event`` writes (statements have their own).
+EVENT_KINDS = ("approval",)
+#: Names the chain gives every record; an event's fields may not use them.
+_CHAIN_FIELDS = frozenset({"v", "kind", "chain", "seq", "ts", "prev", "hash", "kid", "sig"})
 
 log = logging.getLogger("governed_db.audit")
 
@@ -222,6 +227,22 @@ class AuditTrail:
         session = AuditSession(session_id or uuid.uuid4().hex, fields)
         self._rec.put("session", (session,), critical=True)
         return session
+
+    def event(self, kind: str, fields: Mapping[str, Any]) -> None:
+        """Record something that is not a statement, e.g. an approval decision (``approval``).
+
+        ``kind`` must be one of ``EVENT_KINDS``; ``fields`` are JSON values and may not
+        use the chain's own names. Written like an intent: durable per ``durability``,
+        and under ``fail_closed`` an event that cannot be written raises ``AuditError``.
+        """
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"unknown audit event kind {kind!r}; expected one of {EVENT_KINDS}")
+        body = jsonable(dict(fields))
+        taken = sorted(set(body) & _CHAIN_FIELDS)
+        if taken:
+            raise ValueError(f"audit event fields may not be named {', '.join(taken)}")
+        body["kind"] = kind
+        self._rec.put("body", (body, False), critical=True)
 
     def end_session(self, session: AuditSession, reason: str = "closed") -> None:
         """Record that the session ended (best effort): ``closed``, ``broken`` or ``exit``."""

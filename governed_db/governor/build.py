@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from governed_db.audit import AuditSink, AuditTrail
-from governed_db.audit.defaults import DATA_DIR_ENV, ensure_signer, with_default_path
-from governed_db.errors import AuditError
+from governed_db.audit.defaults import open_trail
 from governed_db.governor.audit_bridge import AuditOff
 from governed_db.governor.base import Governor
 from governed_db.governor.policy_gate import PolicyGovernor
@@ -60,23 +59,6 @@ def _policy(source: Any) -> Policy:
     return load_policy(source)
 
 
-def _open(settings: Mapping[str, Any] | None, sinks: Sequence[AuditSink] = ()) -> AuditTrail:
-    """A shared trail for validated ``settings``: the default spool if they name no place,
-    and a signing key (created on first use, see ``audit.defaults``)."""
-    values, defaulted = (dict(settings or {}), False) if sinks else with_default_path(settings)
-    signer = ensure_signer()
-    try:
-        return AuditTrail.shared(values, sinks=sinks, signer=signer)
-    except AuditError as exc:
-        if not defaulted:
-            raise
-        raise AuditError(
-            f"{exc}. Audit is on by default and writes to {values['path']}: set "
-            f"{DATA_DIR_ENV} or the policy's audit.path to a writable directory, or turn "
-            "audit off explicitly (connect(audit=False) or `audit: false` in the policy)"
-        ) from exc
-
-
 def _trail(policy: Policy, audit: Any) -> tuple[AuditTrail | None, str | None]:
     """The audit trail and, when audit is explicitly off, who turned it off.
 
@@ -90,11 +72,11 @@ def _trail(policy: Policy, audit: Any) -> tuple[AuditTrail | None, str | None]:
     if audit is None and not policy.audit_enabled:
         return None, f"policy {policy.source} (audit: false)"
     if audit is None or audit is True:
-        return _open(policy.audit if policy.audit_enabled else None), None
+        return open_trail(policy.audit if policy.audit_enabled else None), None
     if isinstance(audit, AuditTrail):
         return audit, None
     if isinstance(audit, Mapping):
-        return _open(audit), None
+        return open_trail(audit), None
     if isinstance(audit, str | bytes) or not isinstance(audit, AuditSink | Iterable):
         raise TypeError(
             "audit= takes an AuditTrail, an audit settings mapping, an AuditSink or a list of "
@@ -106,11 +88,11 @@ def _trail(policy: Policy, audit: Any) -> tuple[AuditTrail | None, str | None]:
             "audit= takes an AuditTrail, an audit settings mapping, an AuditSink or a list of "
             "them, True (on, the default) or False (off)"
         )
-    return _open(policy.audit if policy.audit_enabled else None, sinks), None
+    return open_trail(policy.audit if policy.audit_enabled else None, sinks), None
 
 
 def _off(by: str | None) -> AuditOff | None:
-    return None if by is None else AuditOff(by, lambda: _open(None))
+    return None if by is None else AuditOff(by, lambda: open_trail(None))
 
 
 def build_governor(

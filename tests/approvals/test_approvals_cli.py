@@ -300,3 +300,47 @@ def test_python_api_self_approval_in_a_notebook_is_break_glass(
     with prod(dsn, setup, identity="human:alice") as conn:
         conn.execute(DELETE)
     assert count(dsn) == ROWS - 11
+
+
+def test_decisions_made_in_the_cli_are_audit_records(dsn: str, home: Path) -> None:
+    from governed_db.audit.reader import iter_records
+
+    setup = approval_policy(home)
+    document = json.loads(setup.policy_path.read_text())
+    spool = home / "audit"
+    document["audit"] = {"path": str(spool), "durability": "strict"}
+    setup.policy_path.write_text(json.dumps(document))
+    write_key(home, "alice", setup.keys["alice"])
+    exc = _ask(dsn, setup)
+    policy = str(setup.policy_path)
+    granted = cli(
+        home,
+        "approvals",
+        "approve",
+        exc.approval_id,
+        "--policy",
+        policy,
+        "--approver",
+        "alice",
+        "--reason",
+        "checked the rows",
+        "--max-rows",
+        "11",
+    )
+    assert granted.returncode == 0, granted.stderr
+    revoked = cli(
+        home, "approvals", "revoke", exc.approval_id, "--policy", policy, "--approver", "alice"
+    )
+    assert revoked.returncode == 0, revoked.stderr
+    events = [r for r in iter_records(spool) if r["kind"] == "approval"]
+    assert [(e["approval.event"], e["approval.state"]) for e in events] == [
+        ("grant", "granted"),
+        ("revoke", "revoked"),
+    ]
+    assert all(e["approval.id"] == exc.approval_id for e in events)
+    assert events[0]["approver"] == "alice"
+    assert events[0]["max_rows"] == 11
+    assert events[0]["rule_id"] == "orders-writes-need-approval"
+    verified = cli(home, "audit", "verify", str(spool), "--json")
+    assert json.loads(verified.stdout)["chains"], verified.stderr
+    assert not [p for p in json.loads(verified.stdout)["problems"] if p["severity"] == "error"]
