@@ -226,8 +226,10 @@ def _read_file(path: Path) -> dict[str, list[Head]]:
     return _collect(items, str(path))
 
 
-def _read_http(url: str, timeout: float) -> dict[str, list[Head]]:
-    request = urllib.request.Request(url, method="GET", headers={"Accept": "application/json"})
+def _read_http(url: str, timeout: float, headers: Mapping[str, str]) -> dict[str, list[Head]]:
+    request = urllib.request.Request(
+        url, method="GET", headers={"Accept": "application/json", **headers}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
@@ -286,13 +288,17 @@ def _read_postgres(dsn: str, table: str | None, timeout: float) -> dict[str, lis
 
 
 def read_witness(
-    spec: str, *, table: str | None = None, timeout: float = 10.0
+    spec: str,
+    *,
+    table: str | None = None,
+    timeout: float = 10.0,
+    headers: Mapping[str, str] | None = None,
 ) -> dict[str, list[Head]]:
     """Heads by chain from a witness: a postgresql:// DSN, an http(s):// URL or a file."""
     if spec.startswith(("postgresql://", "postgres://")) or "dbname=" in spec:
         return _read_postgres(spec, table, timeout)
     if spec.startswith(("http://", "https://")):
-        return _read_http(spec, timeout)
+        return _read_http(spec, timeout, headers or {})
     path = Path(spec)
     if path.is_file():
         return _read_file(path)

@@ -107,6 +107,12 @@ def register(subparsers: Any) -> None:
         "an http(s):// URL or a file of heads",
     )
     p.add_argument(
+        "--witness-header",
+        action="append",
+        metavar="NAME:VALUE",
+        help="an HTTP header for an http(s) witness (repeatable); VALUE may be env:VAR",
+    )
+    p.add_argument(
         "--witness-table",
         metavar="NAME",
         help="the witness table in that database (default governed_db_witness; "
@@ -136,6 +142,17 @@ def register(subparsers: Any) -> None:
         help=f"print every problem (default: the first {_MAX_SHOWN})",
     )
     p.set_defaults(func=_guard(verify_cmd))
+
+    p = sub.add_parser(
+        "witness-serve", help="run a small HTTP witness endpoint that keeps chain heads"
+    )
+    p.add_argument("--store", required=True, metavar="FILE", help="JSON Lines file of heads")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8750, help="port (8750; 0 picks a free one)")
+    p.add_argument(
+        "--token-env", metavar="NAME", help="require 'Authorization: Bearer $NAME' on every request"
+    )
+    p.set_defaults(func=_guard(witness_serve_cmd))
 
     p = sub.add_parser("tail", help="recent records as a table")
     p.add_argument("path", metavar="PATH", nargs="?")
@@ -196,7 +213,9 @@ def verify_cmd(args: argparse.Namespace) -> int:
         )
     witnessed = None
     if args.witness:
-        witnessed = witness.read_witness(args.witness, table=args.witness_table)
+        witnessed = witness.read_witness(
+            args.witness, table=args.witness_table, headers=_headers(args.witness_header)
+        )
     files = spool_files(path)
     total = sum(f.stat().st_size for f in files)
     verifier = Verifier(
@@ -222,6 +241,43 @@ def verify_cmd(args: argparse.Namespace) -> int:
     else:
         _print_report(report, args.quiet, args.verbose)
     return 0 if report.ok else 1
+
+
+def _headers(items: list[str] | None) -> dict[str, str]:
+    """``NAME:VALUE`` options as headers; ``env:VAR`` values read from the environment."""
+    out = {}
+    for item in items or ():
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"--witness-header {item!r}: give NAME:VALUE")
+        value = value.strip()
+        if value.startswith("env:"):
+            var = value[4:]
+            if not os.environ.get(var):
+                raise ValueError(f"--witness-header {name}: environment variable {var} is not set")
+            value = os.environ[var]
+        out[name.strip()] = value
+    return out
+
+
+def witness_serve_cmd(args: argparse.Namespace) -> int:
+    """``audit witness-serve``: a reference witness endpoint, until interrupted."""
+    from governed_db.audit.witness_server import HeadStore, make_server
+
+    token = None
+    if args.token_env:
+        token = os.environ.get(args.token_env)
+        if not token:
+            raise ValueError(f"--token-env: environment variable {args.token_env} is not set")
+    store = HeadStore(Path(args.store))
+    server = make_server(store, args.host, args.port, token)
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    print(f"witness listening on http://{host}:{port}/ (heads in {args.store})", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
 
 
 def _redacted(spec: str) -> str:
