@@ -72,13 +72,44 @@ def test_a_clean_close_is_seen_by_the_next_chain(tmp_path: Path, signer: Signer)
     assert not verify(path, signer).problems
 
 
-def test_recovery_reseal_of_a_closed_chain_is_detected(tmp_path: Path, signer: Signer) -> None:
+def test_recovery_reseal_of_a_closed_chain_is_refused_and_detected(
+    tmp_path: Path, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "spool"
     victim = closed_chain(path, signer)
     closed_chain(path, signer)  # a later run saw the victim closed
     close_seq = records_of(segment(path, victim))[-1]["seq"]
     cut_at = cut_after_last_checkpoint(path, victim)
-    closed_chain(path, signer)  # the next start "recovers" the victim
+    with caplog.at_level("ERROR", logger="governed_db.audit"):
+        closed_chain(path, signer)  # the next start would "recover" the victim...
+    last = records_of(segment(path, victim))[-1]
+    assert last["seq"] == cut_at  # ...but does not reseal a chain seen closed
+    assert last["kind"] != "close"
+    assert (path / ".locks" / f"{victim}.lock").exists()  # still needs attention
+    assert f"closed at seq {close_seq}" in caplog.text
+    report = verify(path, signer)
+    truncated = [p for p in report.errors if p.kind == "truncated" and p.chain == victim]
+    assert any(f"up to seq {close_seq}" in p.message for p in truncated), report.problems
+    assert any("no close record" in p.message for p in truncated)
+
+
+def test_a_reseal_done_anyway_is_detected(tmp_path: Path, signer: Signer) -> None:
+    """Resealed by an older version, or by hand with the recovery code: still caught."""
+    from governed_db.audit.recovery import seal_orphan
+    from governed_db.audit.spool import chain_segments as segments
+
+    path = tmp_path / "spool"
+    victim = closed_chain(path, signer)
+    onlooker = closed_chain(path, signer)
+    close_seq = records_of(segment(path, victim))[-1]["seq"]
+    cut_at = cut_after_last_checkpoint(path, victim)
+    # hide the onlooker while resealing, then put it back
+    hidden = {f: f.read_bytes() for f in segments(path)[onlooker]}
+    for f in hidden:
+        f.unlink()
+    assert seal_orphan(path, victim, signer, recovered_by="f" * 32) is not None
+    for f, data in hidden.items():
+        f.write_bytes(data)
     resealed = records_of(segment(path, victim))[-1]
     assert resealed["reason"] == "recovered"
     assert resealed["seq"] == cut_at + 1

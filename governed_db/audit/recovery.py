@@ -7,6 +7,11 @@ writer. If that chain has no close record, the trail appends one (``reason:
 unsigned tail it found (records after the last signature, which only this
 close record now vouches for) and any partial last line it cut off. Then the
 forwarder adopts the chain where each sink left off.
+
+A chain that another chain's genesis saw *closed* (``spool_heads``) but that
+now has no close record was cut after closing: it is not resealed (that
+would dress the cut up as a crash); the error is logged at every start and
+``verify`` reports the truncation.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from governed_db.audit import spool
 from governed_db.audit.chain import Chain
 from governed_db.audit.keys import Signer
 from governed_db.audit.records import AuditRecord
+from governed_db.audit.verify_lines import decode
 
 if TYPE_CHECKING:
     from governed_db.audit.forwarder import Forwarder
@@ -85,6 +91,14 @@ def seal_orphan(
     record = AuditRecord.parse(last)
     if record.kind == "close":
         return None
+    seen = _seen_closed(directory, chain_id)
+    if seen is not None:
+        seq, by = seen
+        raise ValueError(
+            f"it was closed at seq {seq} (chain {by}'s genesis saw its close record) but now "
+            f"ends at seq {record.seq} without one: it was cut after closing. Not resealing it; "
+            "run `governed-db audit verify` on the spool"
+        )
     unsigned_from = None if "sig" in record.data else _unsigned_from(target, record.seq)
     chain = Chain(signer, chain_id=chain_id, last_seq=record.seq, last_hash=record.hash)
     body = {
@@ -110,6 +124,27 @@ def seal_orphan(
         f", unsigned tail {unsigned_from}..{record.seq}" if unsigned_from is not None else "",
     )
     return close
+
+
+def _seen_closed(directory: Path, chain_id: str) -> tuple[int, str] | None:
+    """(seq, onlooker) if another chain's genesis saw ``chain_id`` closed (``spool_heads``)."""
+    for other, files in spool.chain_segments(directory).items():
+        if other == chain_id:
+            continue
+        try:
+            with open(files[0], "rb") as f:
+                first = f.readline(1 << 20)
+        except OSError:
+            continue
+        if b'"spool_heads"' not in first or chain_id.encode() not in first:
+            continue
+        genesis = decode(first.rstrip(b"\n"))
+        if not isinstance(genesis, dict) or genesis.get("kind") != "genesis":
+            continue
+        for entry in genesis.get("spool_heads") or ():
+            if isinstance(entry, list) and entry and entry[0] == chain_id:
+                return int(entry[1]), other
+    return None
 
 
 def _unsigned_from(path: Path, last_seq: int) -> int:
