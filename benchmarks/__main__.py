@@ -138,30 +138,43 @@ def _run_side(side: Side, dsn: str, quick: bool) -> list[Measurement]:
     return out
 
 
-_OFF = "baseline, audit off (the gate alone)"
-_DEFAULTS = "defaults: baseline + default audit"
-#: Cases that run one statement per operation (the others: CPU per operation is reported).
+#: Cases that run one statement per operation: their audit CPU is held to ≤ 10 µs.
 _ONE_STATEMENT = ("SELECT 1 round trip", "parameterised single-row select")
 
 
-def _audit_cost(rows: Sequence[Measurement]) -> list[Measurement]:
-    """Process CPU the default audit adds per operation: the defaults side minus audit off."""
-    cpu = {m.name: m.cpu_governed for m in rows if m.cpu_governed is not None}
+def _audit_cost(dsn: str, quick: bool) -> list[Measurement]:
+    """Process CPU the default audit adds per statement: defaults minus audit off.
+
+    Measured apart from the paired timing, in alternating blocks (best of 6),
+    because a single block's CPU figure is at the mercy of other processes.
+    """
     out = []
-    for case in db_cases.cases(quick=True):
-        on, off = cpu.get(f"{case.name} [{_DEFAULTS}]"), cpu.get(f"{case.name} [{_OFF}]")
-        if on is None or off is None or case.name in db_cases.INFORMATIONAL:
+    for case in db_cases.cases(quick):
+        if case.name not in _ONE_STATEMENT:
             continue
-        held = case.name in _ONE_STATEMENT
+        with (
+            governed_db.connect(dsn, audit=False) as off,
+            governed_db.connect(dsn) as on,
+        ):
+            ops = {"off": case.make(off), "on": case.make(on)}
+            for op in ops.values():
+                for _ in range(case.warmup):
+                    op()
+            trail = getattr(on.governor, "trail", None)
+            drains = {} if trail is None else {"on": trail.flush}
+            best = harness.interleaved_cpu(ops, case.pairs // 2, 6, drains)
+        cost = best["on"] - best["off"]
         out.append(
             Measurement(
-                f"audit CPU per operation, {case.name} (defaults − audit off)",
-                round(on - off, 1),
+                f"audit CPU per statement, {case.name} (defaults − audit off)",
+                round(cost, 2),
                 "µs",
-                "≤ 10" if held else "",
-                (on - off <= 10.0) if held else None,
-                f"process CPU, all threads: {on:.1f} µs with default audit, {off:.1f} µs off"
-                + ("" if held else "; one operation is one statement of many rows"),
+                "≤ 10",
+                cost <= 10.0,
+                f"process CPU, all threads, best of 6 alternating blocks: {best['on']:.1f} µs "
+                f"with default audit, {best['off']:.1f} µs off",
+                cpu_raw=round(best["off"], 2),
+                cpu_governed=round(best["on"], 2),
             )
         )
     return out
@@ -194,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for side in _sides():
             with console.status(f"timing: {side.label}"):
                 rows.extend(_run_side(side, dsn, args.quick))
+        with console.status("timing: audit CPU per statement"):
+            rows.extend(_audit_cost(dsn, args.quick))
         from benchmarks import approvals_bench, masking_cases
 
         with console.status("timing: masking through the driver"):
@@ -204,7 +219,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.extend(approvals_bench.measurements(args.quick, dsn))
     finally:
         server.stop()
-    rows.extend(_audit_cost(rows))
     rows.extend(_pure_measurements(args.quick))
     console.print(_table(rows))
     args.output.write_text(

@@ -69,6 +69,29 @@ def cpu_per_op(op: Operation, count: int, drain: Callable[[], Any] | None = None
     return (time.process_time_ns() - t0) / count / 1000
 
 
+def interleaved_cpu(
+    ops: dict[str, Operation],
+    count: int,
+    rounds: int,
+    drains: dict[str, Callable[[], Any]] | None = None,
+) -> dict[str, float]:
+    """Process CPU per operation of each side, best of ``rounds`` alternating blocks, in µs.
+
+    Blocks of the sides alternate, so that load from other processes falls on
+    all of them alike; the best block of each side is its least disturbed one.
+    A side's drain (flushing its audit writer) runs inside its block.
+    """
+    best = dict.fromkeys(ops, float("inf"))
+    drains = drains or {}
+    for _ in range(rounds):
+        for name, op in ops.items():
+            drain = drains.get(name)
+            if drain is not None:
+                drain()
+            best[name] = min(best[name], cpu_per_op(op, count, drain))
+    return best
+
+
 def paired(
     name: str,
     raw: Operation,

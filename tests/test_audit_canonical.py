@@ -128,6 +128,7 @@ def _check(line: bytes) -> dict[str, object]:
     rows=st.none() | _SAFE_INT,
     duration=st.none() | st.floats(0, 1e9),
     error=st.none() | st.text(),
+    sqlstate=st.none() | st.sampled_from(["23505", "42501", "57014"]),
     masking=st.none() | st.dictionaries(st.text(), _VALUE, max_size=3),
 )
 def test_template_records_are_the_documented_bytes(
@@ -141,6 +142,7 @@ def test_template_records_are_the_documented_bytes(
     rows: int | None,
     duration: float | None,
     error: str | None,
+    sqlstate: str | None,
     masking: dict[str, object] | None,
 ) -> None:
     writer, sink = _writer()
@@ -151,7 +153,7 @@ def test_template_records_are_the_documented_bytes(
     entries = [
         ("intent", 1_700_000_000_123_456_789, session, plan, text, extra, ref),
         ("refused", 1_700_000_000_123_456_790, session, plan, text, None, None),
-        ("outcome", 1_700_000_000_223_456_789, ref, rowcount, rows, duration, "23505", error,
+        ("outcome", 1_700_000_000_223_456_789, ref, rowcount, rows, duration, sqlstate, error,
          None if masking is None else jsonable(masking)),
     ]  # fmt: skip
     writer.append_many(entries)
@@ -166,6 +168,8 @@ def test_template_records_are_the_documented_bytes(
     assert outcome["intent_seq"] == 0
     assert outcome["rowcount"] == (None if rowcount is None or rowcount < 0 else rowcount)
     assert outcome["masking"] == (None if masking is None else jsonable(masking))
+    assert outcome["db.response.status_code"] == sqlstate
+    assert outcome["error.type"] == (None if error is None else _text(error))
     assert intent["ts"] == "2023-11-14T22:13:20.123456Z"
 
 

@@ -104,9 +104,17 @@ def _pieces(items: list[tuple[str, int]], start: str, end: str) -> list[str | in
     return [p for p in out if p != ""]
 
 
-def outcome_template(head: Sequence[str]) -> Template:
-    """The template of every outcome record of one chain (``head``: its chain and v)."""
-    return Template([*head, '"kind":"outcome"'], OUTCOME_DYNAMIC)
+def outcome_template(head: Sequence[str], *, succeeded: bool = False) -> Template:
+    """The template of the outcome records of one chain (``head``: its chain and v).
+
+    ``succeeded``: the one for statements without an SQLSTATE or error, whose
+    ``db.response.status_code`` and ``error.type`` are constant nulls.
+    """
+    static = [*head, '"kind":"outcome"']
+    if succeeded:
+        static += ['"db.response.status_code":null', '"error.type":null']
+        return Template(static, OUTCOME_DYNAMIC)
+    return Template(static, (*OUTCOME_DYNAMIC, *OUTCOME_ERROR))
 
 
 #: The members of an outcome record that change, in the order ``seal`` takes them.
@@ -117,13 +125,13 @@ OUTCOME_DYNAMIC = (
     "rowcount",
     "db.response.returned_rows",
     "duration_us",
-    "db.response.status_code",
-    "error.type",
     "masking",
     "ts",
     "seq",
     "prev",
 )
+#: ... and, for a statement that failed, these two after them.
+OUTCOME_ERROR = ("db.response.status_code", "error.type")
 
 #: The members of an intent/refused record that change (then any extra ones).
 STATEMENT_DYNAMIC = ("db.query.text", "ts", "seq", "prev")

@@ -302,7 +302,7 @@ class AuditTrail:
             duration_ms,
             sqlstate,
             error,
-            None if masking is None else jsonable(masking),
+            masking if masking is None or type(masking) is CanonicalJSON else jsonable(masking),
         )
         self._rec.put("outcome", values, critical=False)
 

@@ -56,6 +56,7 @@ class SpoolWriter:
         head = (f'"chain":"{chain.id}"', f'"v":{SCHEMA_VERSION}')
         self._head = head
         self._outcome = outcome_template(head)
+        self._succeeded = outcome_template(head, succeeded=True)
         self._statements: dict[tuple[Any, ...], tuple[Any, Any, Template]] = {}
 
     # -- one record ----------------------------------------------------------
@@ -265,27 +266,33 @@ class SpoolWriter:
         return found[2].seal(values)
 
     def _seal_outcome(self, entry: Entry, seq: int, prev: str) -> tuple[str, bytes]:
-        """An unsigned outcome record from the chain's outcome template."""
+        """An unsigned outcome record from the chain's outcome template.
+
+        A statement that succeeded (no SQLSTATE, no error) uses a template with
+        those two members constant: the common case fills ten slots, not twelve.
+        """
         _, ns, ref, rowcount, rows_returned, duration_ms, sqlstate, error, masking = entry
         intent = self._intents.get(id(ref))
         if intent is None:
             intent = (ref._seq, ref._hash or "")
-        return self._outcome.seal(
-            (
-                encode_value(ref.session_id),
-                f'"{intent[1]}"',
-                str(intent[0]),
-                "null" if rowcount is None or rowcount < 0 else str(rowcount),
-                "null" if rows_returned is None else encode_value(rows_returned),
-                "null" if duration_ms is None else str(round(duration_ms * 1000)),
-                "null" if sqlstate is None else encode_value(sqlstate),
-                "null" if error is None else encode_value(error),
-                "null" if masking is None else encode_value(masking),
-                f'"{timestamp_ns(ns)}"',
-                str(seq),
-                f'"{prev}"',
-            )
+        common = (
+            encode_value(ref.session_id),
+            f'"{intent[1]}"',
+            str(intent[0]),
+            "null" if rowcount is None or rowcount < 0 else str(rowcount),
+            "null" if rows_returned is None else encode_value(rows_returned),
+            "null" if duration_ms is None else str(round(duration_ms * 1000)),
+            "null" if masking is None else encode_value(masking),
+            f'"{timestamp_ns(ns)}"',
+            str(seq),
+            f'"{prev}"',
         )
+        if sqlstate is None and error is None:
+            return self._succeeded.seal(common)
+        return self._outcome.seal(
+            (*common, "null" if sqlstate is None else encode_value(sqlstate),
+             "null" if error is None else encode_value(error))
+        )  # fmt: skip
 
     def _emit(self, lines: Sequence[bytes], *, strict: bool) -> None:
         if not self.sinks:
