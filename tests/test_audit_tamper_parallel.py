@@ -32,6 +32,8 @@ def signer() -> Signer:
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(verify_parallel, "PARALLEL_BYTES", 1)
     monkeypatch.setattr(verify_parallel, "CHUNK", 3000)  # a few records per worker job
+    # fork even if an earlier test left a thread behind (the workers only read files)
+    monkeypatch.setattr(verify_parallel, "_start_method", lambda: "fork")
 
 
 def summary(report: VerifyReport) -> tuple[Any, ...]:
@@ -140,6 +142,20 @@ def test_parallel_equals_serial(
     parallel = Verifier(keys).verify(spool_files(path))
     assert used == [file]  # the worker processes checked it
     assert summary(parallel) == summary(serial)
+
+
+def test_no_workers_while_other_threads_run() -> None:
+    import threading
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert verify_parallel._start_method() is None
+        assert verify_parallel.open_pool(1 << 40) is None
+    finally:
+        stop.set()
+        other.join()
 
 
 def test_chunk_bounds_are_whole_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

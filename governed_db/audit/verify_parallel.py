@@ -1,15 +1,17 @@
 """Verifying big spools on every core: workers check lines, the verifier stitches runs.
 
-A worker takes a chunk of a file (whole lines) and does the per-line work —
-decoding, the canonical-form check, the hash — and links consecutive records
-of one chain itself. It returns **runs** (consecutive, well-formed, unsigned,
-ordinary records that continue each other: chain, first seq and prev, last
-seq and hash, count) and, in between, the lines it could not vouch for (bad,
-signed, genesis, checkpoint or close records). The verifier applies a run in
-one step when it continues its chain's state exactly as the one-record fast
-path would; anything else — a run that does not continue its chain, and every
-line handed back — goes through the ordinary checks, line by line. So the
-findings are those of the serial verifier, in the same order.
+Workers are forked, and only while the process has no other thread (else the
+spool is verified in one process). A worker takes a chunk of a file (whole
+lines) and does the per-line work — decoding, the canonical-form check, the
+hash — and links consecutive records of one chain itself. It returns **runs**
+(consecutive, well-formed, unsigned, ordinary records that continue each
+other: chain, first seq and prev, last seq and hash, count) and, in between,
+the lines it could not vouch for (bad, signed, genesis, checkpoint or close
+records). The verifier applies a run in one step when it continues its
+chain's state exactly as the one-record fast path would; anything else — a
+run that does not continue its chain, and every line handed back — goes
+through the ordinary checks, line by line. So the findings are those of the
+serial verifier, in the same order.
 """
 
 from __future__ import annotations
@@ -63,11 +65,21 @@ Item = Run | tuple[int, bytes]
 def open_pool(total_bytes: int) -> ProcessPoolExecutor | None:
     """A worker pool when the spool is big and there is more than one CPU, else None."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if total_bytes < PARALLEL_BYTES or (cpus or 1) < 2:
+    method = _start_method()
+    if total_bytes < PARALLEL_BYTES or (cpus or 1) < 2 or method is None:
         return None
-    # fork is cheap and safe only while this process has no other threads
-    method = "fork" if threading.active_count() == 1 else "spawn"
     return ProcessPoolExecutor(max_workers=cpus, mp_context=multiprocessing.get_context(method))
+
+
+def _start_method() -> str | None:
+    """``fork`` while this process has no other thread, else None (verify in one process).
+
+    fork is cheap and safe without other threads; spawn would re-run the
+    caller's ``__main__`` in every worker, which an unguarded script must not see.
+    """
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return "fork"
+    return None
 
 
 def chunk_bounds(path: Path) -> tuple[list[tuple[int, int]], int]:
