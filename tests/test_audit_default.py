@@ -221,7 +221,8 @@ def test_code_sinks_alone_write_no_spool(env: dict[str, str]) -> None:
 
 
 def test_default_spool_location() -> None:
-    assert default_spool({DATA_DIR_ENV: "/srv/x"}) == Path("/srv/x/audit")
+    assert default_spool({DATA_DIR_ENV: "/srv/x", "GOVERNED_DB_HOME": "/h"}) == Path("/srv/x/audit")
+    assert default_spool({"GOVERNED_DB_HOME": "/h"}) == Path("/h/audit")
     expected = Path(platformdirs.user_data_dir("governed-db", appauthor=False)) / "audit"
     assert default_spool({}) == expected
 

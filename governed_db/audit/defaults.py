@@ -5,6 +5,8 @@ a spool in the user data directory with ``durability: batch`` and checkpoint
 signing::
 
     $GOVERNED_DB_DATA_DIR/audit           when that variable is set
+    $GOVERNED_DB_HOME/audit               else when that one is (where the masking and
+                                          approvals rooms keep their data, and keys live)
     <platformdirs user data dir>/audit    else (~/.local/share/governed-db/audit)
 
 Settings that name neither a path nor a sink would record nowhere: they get
@@ -46,9 +48,14 @@ _signers: dict[tuple[str, str, str], Signer] = {}
 
 
 def default_spool(environ: Mapping[str, str] | None = None) -> Path:
-    """The default spool directory: ``$GOVERNED_DB_DATA_DIR/audit`` or the user data dir's."""
+    """The default spool: ``$GOVERNED_DB_DATA_DIR``, ``$GOVERNED_DB_HOME`` or the user data
+    directory, then ``audit``."""
     env = os.environ if environ is None else environ
-    base = env.get(DATA_DIR_ENV) or platformdirs.user_data_dir("governed-db", appauthor=False)
+    base = (
+        env.get(DATA_DIR_ENV)
+        or env.get("GOVERNED_DB_HOME")
+        or platformdirs.user_data_dir("governed-db", appauthor=False)
+    )
     return Path(base) / "audit"
 
 
