@@ -205,7 +205,7 @@ def lineage_of_result(cursor: Any) -> Lineage:
     found = _LINEAGES.get(data)
     if found is None:
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-        found = tuple(s.lineage for s in analyze(text).statements)
+        found = tuple(_output_lineage(s) for s in analyze(text).statements)
         if len(_LINEAGES) > 4096:
             _LINEAGES.clear()
         _LINEAGES[data] = found
@@ -216,6 +216,25 @@ def lineage_of_result(cursor: Any) -> Lineage:
     if len(results) == len(found) and 0 <= index < len(found):
         return found[index]
     return UNKNOWN
+
+
+#: Statement fingerprint -> its lineage, for the output columns only. Literals and
+#: parameters never change what an output column derives from, so statements that differ
+#: only in them (a ClientCursor's merged parameters) share one; their ``uses`` may differ
+#: (``ORDER BY 2`` normalises to ``ORDER BY ?``), so this is not the place to read those.
+_BY_FINGERPRINT: dict[str, Lineage] = {}
+
+
+def _output_lineage(statement: Any) -> Lineage:
+    fingerprint = statement.fingerprint
+    found = _BY_FINGERPRINT.get(fingerprint) if fingerprint else None
+    if found is None:
+        found = statement.lineage
+        if fingerprint:
+            if len(_BY_FINGERPRINT) > 4096:
+                _BY_FINGERPRINT.clear()
+            _BY_FINGERPRINT[fingerprint] = found
+    return found
 
 
 def _derived(cursor: Any, columns: list[tuple[str, str | None, int]]) -> tuple[Derived, ...]:
