@@ -319,3 +319,18 @@ def test_copy_sql_lineage() -> None:
     assert table.known
     assert not table.data  # each column is its own source (the server describes them)
     assert not analyze("copy customers from stdin").statements[0].lineage.data
+
+
+def test_lineage_holds_for_prepared_statements(conn: governed_db.Connection) -> None:
+    """psycopg prepares a statement run often (prepare_threshold): lineage must still hold."""
+    with conn.cursor() as cur:
+        for i in range(8):
+            for sql in (
+                "select lower(password) from customers where id = %s",
+                "select note || '' from customers where id = %s",
+            ):
+                cur.execute(sql, (1,))
+                rows = cur.fetchall()
+                assert PASSWORD.lower() not in _text(rows), (i, sql)
+        cur.execute("select lower(password) from customers where id = %s", (1,), prepare=True)
+        assert PASSWORD.lower() not in _text(cur.fetchall())

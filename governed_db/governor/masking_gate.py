@@ -198,8 +198,7 @@ _LINEAGES: dict[bytes | str, tuple[Lineage, ...]] = {}
 
 def lineage_of_result(cursor: Any) -> Lineage:
     """The lineage of the statement behind the cursor's current result (``UNKNOWN`` if unsure)."""
-    query = getattr(cursor, "_query", None)
-    data = getattr(query, "query", None)
+    data = _sent_query(cursor)
     if data is None:
         return UNKNOWN
     found = _LINEAGES.get(data)
@@ -216,6 +215,23 @@ def lineage_of_result(cursor: Any) -> Lineage:
     if len(results) == len(found) and 0 <= index < len(found):
         return found[index]
     return UNKNOWN
+
+
+def _sent_query(cursor: Any) -> bytes | str | None:
+    """The query behind the cursor's current result.
+
+    psycopg's converted query, else (a statement psycopg runs prepared does not
+    record it) the query of the call in flight, else the cursor's last query.
+    """
+    data = getattr(getattr(cursor, "_query", None), "query", None)
+    if data is None:
+        admission = getattr(cursor, "_gov_pass", None)
+        data = getattr(getattr(admission, "pgq", None), "query", None)
+        if data is None:
+            data = getattr(admission, "query", None)
+        if data is None:
+            data = getattr(cursor, "_last_query", None)
+    return data if isinstance(data, bytes | str) else None
 
 
 #: Statement fingerprint -> its lineage, for the output columns only. Literals and
