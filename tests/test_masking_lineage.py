@@ -334,3 +334,13 @@ def test_lineage_holds_for_prepared_statements(conn: governed_db.Connection) -> 
                 assert PASSWORD.lower() not in _text(rows), (i, sql)
         cur.execute("select lower(password) from customers where id = %s", (1,), prepare=True)
         assert PASSWORD.lower() not in _text(cur.fetchall())
+
+
+async def test_lineage_holds_for_prepared_statements_async(dsn: str) -> None:
+    async with await governed_db.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        cur = conn.cursor()
+        for _ in range(7):
+            await cur.execute("select upper(password) from customers where id = %s", (1,))
+            assert PASSWORD.upper() not in _text(await cur.fetchall())
+            await cur.execute("select id from customers where id = %s", (1,))
+            await cur.fetchall()
