@@ -38,8 +38,6 @@ Rendered = tuple[list[str] | None, dict[str, Any] | None, bool]
 
 KIND_FRAGMENTS = {k: f'"kind":"{k}"' for k in ("session", "end", "intent", "refused", "outcome")}
 REDACTED = '"query_redacted":true'
-_KIND = KIND_FRAGMENTS
-_REDACTED = REDACTED
 
 
 def _ts(ns: int) -> str:
@@ -51,10 +49,10 @@ def _statement(entry: Entry, redact: bool, need: bool) -> Rendered:
     session_: AuditSession = session
     prepared_: Prepared = prepared
     if session_.frags is not None and prepared_.frags is not None and not need:
-        frags = [*session_.frags, *prepared_.frags, _KIND[kind], _ts(ns)]
+        frags = [*session_.frags, *prepared_.frags, KIND_FRAGMENTS[kind], _ts(ns)]
         frags.append('"db.query.text":' + encode_value(text))
         if redact:
-            frags.append(_REDACTED)
+            frags.append(REDACTED)
         if extra:
             frags.extend(fragment(k, v) for k, v in extra.items())
         return frags, None, False
@@ -149,7 +147,7 @@ def render(
     if kind == "session":
         session: AuditSession = entry[2]
         if session.frags is not None and not need_fields:
-            return [*session.frags, _KIND["session"], _ts(entry[1])], None, False
+            return [*session.frags, KIND_FRAGMENTS["session"], _ts(entry[1])], None, False
         fields = {"kind": "session", "session.id": session.id, **session.fields}
     elif kind == "end":
         fields = {"kind": "end", "session.id": entry[2], "reason": entry[3]}

@@ -6,6 +6,9 @@ and trails without a spool), or by the trail's background writer thread
 ``append_many`` seals a run of records, writes them with one ``os.write`` and,
 if that fails, undoes the run and retries record by record so that whatever
 can be written is, and the chain stays linear: a lost record never takes a seq.
+Unsigned intent, refused and outcome records are sealed from templates
+(``templates``); everything else, and any record holding a lone surrogate, by
+``entries.render`` + ``Chain`` (the same bytes, see tests/test_audit_canonical.py).
 """
 
 from __future__ import annotations
