@@ -332,7 +332,10 @@ def test_decisions_made_in_the_cli_are_audit_records(dsn: str, home: Path) -> No
         home, "approvals", "revoke", exc.approval_id, "--policy", policy, "--approver", "alice"
     )
     assert revoked.returncode == 0, revoked.stderr
-    events = [r for r in iter_records(spool) if r["kind"] == "approval"]
+    # each CLI process writes a chain of its own: order the events by time
+    events = sorted(
+        (r for r in iter_records(spool) if r["kind"] == "approval"), key=lambda r: r["ts"]
+    )
     assert [(e["approval.event"], e["approval.state"]) for e in events] == [
         ("grant", "granted"),
         ("revoke", "revoked"),
