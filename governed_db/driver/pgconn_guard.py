@@ -117,7 +117,8 @@ class GuardedHandle:
     def pgconn(self) -> Any:
         """libpq's connection; outside psycopg and governed_db, a view that cannot send SQL."""
         real = self.__dict__["_gov_real_pgconn"]
-        if trusted_namespace(sys._getframe(1).f_globals):
+        namespace = sys._getframe(1).f_globals
+        if TRUSTED_GLOBALS.get(id(namespace)) or trusted_namespace(namespace):
             return real
         return guarded_view(self._conn, real)
 
