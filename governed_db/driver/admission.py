@@ -158,15 +158,6 @@ class Admission:
         self.pgq: PostgresQuery | None = None
         self.sent = 0
 
-    @classmethod
-    def plain(cls, query: Any) -> Admission:
-        """A pass for a snapshot sent as is (parameters, if any, bound on the server)."""
-        self = cls.__new__(cls)
-        self.query = query
-        self.params = self.merged = self.first = self.pgq = None
-        self.sent = 0
-        return self
-
     def converts(self, query: Any) -> bool:
         """May psycopg convert ``query`` now? (once per call: a pass is not reusable)"""
         if self.pgq is not None:
@@ -213,7 +204,8 @@ _new = object.__new__
 
 
 def _plain_plan(query: str, text: str, params: Any) -> Plan:
-    """``Plan(Admission.plain(query), [(text, params)])``, made without the calls (hot path)."""
+    """``Plan(Admission(query), [(text, params)])``: a snapshot sent as is, parameters (if
+    any) bound on the server; made without the calls (hot path)."""
     admission: Admission = _new(Admission)
     admission.query = query
     admission.params = admission.merged = admission.first = admission.pgq = None

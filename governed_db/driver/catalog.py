@@ -191,7 +191,11 @@ def columns_of(cursor: Any, catalog: Catalog) -> list[tuple[str, str | None, int
     res = cursor.pgresult
     if res is None or not res.nfields:
         return []
-    encoding = cursor._encoding
+    return result_columns(res, catalog, cursor._encoding)
+
+
+def result_columns(res: Any, catalog: Catalog, encoding: str) -> list[tuple[str, str | None, int]]:
+    """The columns of libpq result ``res`` (a result or a description of one)."""
     columns = []
     for i in range(res.nfields):
         oid = res.ftable(i)

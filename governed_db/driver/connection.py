@@ -278,13 +278,13 @@ class _GovernedFactories:
 
     def _gov_error(self, exc: psycopg.Error) -> psycopg.Error:
         """``exc``, or a copy whose server texts are masked when they quote data."""
-        state = self._gov_state
-        if state is None or getattr(exc, "_info", None) is None:
+        if getattr(exc, "_info", None) is None:  # not from the server
             return exc
-        mask = state[0].text_masker(state[1])
+        mask = self._gov_masker()
         return exc if mask is None else masked_error(exc, mask)
 
     def _gov_masker(self) -> Callable[[str], str] | None:
+        """How to mask free text the server sends (None: nothing masks)."""
         state = self._gov_state
         return None if state is None else state[0].text_masker(state[1])
 

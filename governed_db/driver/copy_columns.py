@@ -18,7 +18,7 @@ from typing import Any
 from psycopg import pq
 from psycopg.generators import execute
 
-from governed_db.driver.catalog import load, load_async
+from governed_db.driver.catalog import load, load_async, result_columns
 
 __all__ = ["Column", "copy_columns", "copy_columns_async"]
 
@@ -79,14 +79,7 @@ def _start(conn: Any) -> tuple[Any, bool] | None:
 
 
 def _columns(conn: Any, res: Any) -> list[Column]:
-    catalog = conn._gov_catalog
-    encoding = conn._gov_pgconn._encoding
-    out: list[Column] = []
-    for i in range(res.nfields):
-        oid = res.ftable(i)
-        source = catalog.source(oid, res.ftablecol(i)) if oid else None
-        out.append(((res.fname(i) or b"").decode(encoding), source, res.ftype(i)))
-    return out
+    return result_columns(res, conn._gov_catalog, conn._gov_pgconn._encoding)
 
 
 def copy_columns(cursor: Any, shape: Any) -> list[Column] | None:

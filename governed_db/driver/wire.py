@@ -140,7 +140,8 @@ class WireCheckedServer(WireChecked):
     __slots__ = ()
 
     def _declare_gen(self, *args: Any, **kwargs: Any) -> Any:
-        return _marked(self, super()._declare_gen(*args, **kwargs))  # type: ignore[misc]
+        self._conn._gov_checked_gen = gen = super()._declare_gen(*args, **kwargs)  # type: ignore[misc]
+        return gen
 
     def _make_declare_statement(self, query: Any) -> Any:
         admission = self._gov_pass
@@ -149,9 +150,3 @@ class WireCheckedServer(WireChecked):
         declare = super()._make_declare_statement(query)  # type: ignore[misc]
         admission.query = declare  # the DECLARE built around it is what psycopg converts
         return declare
-
-
-def _marked(cursor: Any, gen: Any) -> Any:
-    """Remember ``gen`` on the connection as a wire-checked cursor's (see ``check_wait``)."""
-    cursor._conn._gov_checked_gen = gen
-    return gen
