@@ -21,9 +21,13 @@ if TYPE_CHECKING:
     from governed_db.masking.memory import MaskedValues
     from governed_db.masking.plan import ColumnPlan, MaskPlan
 
-__all__ = ["MaskCount", "RowMasker"]
+__all__ = ["CountMark", "MaskCount", "RowMasker"]
 
 RowMaker = Callable[[Sequence[Any]], Any]
+
+
+#: What :meth:`RowMasker.mark` returns: the counts at one moment.
+CountMark = tuple[list[int], dict[tuple[int, str, str], int]]
 
 
 class MaskCount(NamedTuple):
@@ -76,17 +80,29 @@ class RowMasker:
             self.memory.add(found.value)
             self.memory.add_fragments(found.fragments)
 
-    def counts(self) -> list[MaskCount]:
-        """What was masked so far, per (column, rule, method)."""
+    def mark(self) -> CountMark:
+        """Where the counts stand now: give it to :meth:`counts` to count from here."""
+        return (list(self.mask_counts), dict(self._counts))
+
+    def counts(self, since: CountMark | None = None) -> list[MaskCount]:
+        """What was masked so far (or since ``since``), per (column, rule, method)."""
         totals = dict(self._counts)
         for col, n in zip(self.mask_columns, self.mask_counts, strict=True):
             if n:
                 key = (col.index, col.rule_id or "", col.method or "")
                 totals[key] = totals.get(key, 0) + n
+        if since is not None:
+            before, found = since
+            for (i, rule_id, method), n in found.items():
+                totals[(i, rule_id, method)] -= n
+            for col, n in zip(self.mask_columns, before, strict=True):
+                if n:
+                    totals[(col.index, col.rule_id or "", col.method or "")] -= n
         cols = self.plan.columns
         return [
             MaskCount(cols[i].column.name, cols[i].column.source, rule_id, method, n)
             for (i, rule_id, method), n in sorted(totals.items())
+            if n
         ]
 
     def failure(self, k: int, exc: Exception) -> MaskingError:
