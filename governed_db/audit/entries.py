@@ -8,6 +8,7 @@ caller next to nothing; the writer turns it into the record's fragments (see
     ("end", ts, session_id, reason)
     ("intent" | "refused", ts, AuditSession, Prepared, text, extra | None, IntentRef | None)
     ("outcome", ts, IntentRef, rowcount, rows_returned, duration_ms, sqlstate, error, masking)
+    ("masked", ts, IntentRef, ((column, source, rule_id, method, values), ...))
     ("body", ts, fields, sign)        # genesis and other ready-made bodies
     ("checkpoint", ts)                # covers the chain's unsigned tail at sealing time
     ("close", ts, reason)             # the last record; counts the chain at sealing time
@@ -27,7 +28,7 @@ from governed_db.audit.canonical import (
     timestamp_ns,
 )
 from governed_db.audit.chain import Chain
-from governed_db.audit.records import AuditSession, IntentRef, Prepared
+from governed_db.audit.records import AuditSession, IntentRef, Prepared, masked_fields
 
 __all__ = ["KIND_FRAGMENTS", "REDACTED", "Entry", "Rendered", "render"]
 
@@ -36,7 +37,9 @@ Entry = tuple[Any, ...]
 #: or when the fragments are None (a key the fast encoder can't take).
 Rendered = tuple[list[str] | None, dict[str, Any] | None, bool]
 
-KIND_FRAGMENTS = {k: f'"kind":"{k}"' for k in ("session", "end", "intent", "refused", "outcome")}
+KIND_FRAGMENTS = {
+    k: f'"kind":"{k}"' for k in ("session", "end", "intent", "refused", "outcome", "masked")
+}
 REDACTED = '"query_redacted":true'
 
 
@@ -89,9 +92,7 @@ def outcome_values(entry: Entry, intent: tuple[int, str]) -> dict[str, Any]:
 
 def _outcome(entry: Entry, intents: Mapping[int, tuple[int, str]], need: bool) -> Rendered:
     ref: IntentRef = entry[2]
-    intent = intents.get(id(ref))
-    if intent is None:
-        intent = (ref._seq, ref._hash or "")
+    intent = _intent_of(ref, intents)
     if need:
         fields = outcome_values(entry, intent)
         fields["ts"] = timestamp_ns(entry[1])
@@ -119,6 +120,29 @@ def _outcome(entry: Entry, intents: Mapping[int, tuple[int, str]], need: bool) -
     )
 
 
+def _intent_of(ref: IntentRef, intents: Mapping[int, tuple[int, str]]) -> tuple[int, str]:
+    """(seq, hash) of the intent ``ref`` points at: sealed in this batch, or written before."""
+    intent = intents.get(id(ref))
+    if intent is None:
+        intent = (ref._seq, ref._hash or "")
+    return intent
+
+
+def _masked(entry: Entry, intents: Mapping[int, tuple[int, str]], need: bool) -> Rendered:
+    _, ns, ref, counts = entry
+    iref: IntentRef = ref
+    intent = _intent_of(iref, intents)
+    fields = {
+        "kind": "masked",
+        "session.id": iref.session_id,
+        "intent": intent[1],
+        "intent_seq": intent[0],
+        "counts": masked_fields(counts),
+        "ts": timestamp_ns(ns),
+    }
+    return _from_fields(fields, False, need)
+
+
 def _from_fields(fields: dict[str, Any], sign: bool, need: bool) -> Rendered:
     frags = fragments(fields)
     if frags is None:
@@ -144,6 +168,8 @@ def render(
         return _statement(entry, redact, need_fields)
     if kind == "outcome":
         return _outcome(entry, intents, need_fields)
+    if kind == "masked":
+        return _masked(entry, intents, need_fields)
     if kind == "session":
         session: AuditSession = entry[2]
         if session.frags is not None and not need_fields:

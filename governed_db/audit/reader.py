@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from governed_db.audit.records import RECORD_KINDS
 from governed_db.audit.verify import spool_files
 from governed_db.audit.verify_lines import decode
 
@@ -64,6 +65,14 @@ class RecordFilter:
     since: str | None = None
     decision: str | None = None
     kinds: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.kinds if k not in RECORD_KINDS]
+        if unknown:
+            raise ValueError(
+                f"--kind {unknown[0]!r}: unknown record kind; expected one of "
+                f"{', '.join(sorted(RECORD_KINDS))}"
+            )
 
     def __call__(self, record: dict[str, Any]) -> bool:
         if self.kinds and record.get("kind") not in self.kinds:

@@ -17,16 +17,32 @@ import hmac
 import json
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from governed_db.audit.canonical import canonical_json, fragments, jsonable
 
-__all__ = ["AuditRecord", "AuditSession", "IntentRef", "Prepared"]
+__all__ = ["RECORD_KINDS", "AuditRecord", "AuditSession", "IntentRef", "Prepared"]
 
 SCHEMA_VERSION = 1
+
+#: Every kind of record a chain holds (docs/audit.md describes each); any other is tampering.
+RECORD_KINDS = frozenset(
+    {
+        "genesis",
+        "session",
+        "intent",
+        "outcome",
+        "masked",
+        "refused",
+        "end",
+        "approval",
+        "checkpoint",
+        "close",
+    }
+)
 
 # Facts keys copied into records. Anything else (notably the statement text the
 # analyzer keeps) is left out, so redaction can't be undone through the facts.
@@ -67,7 +83,7 @@ class AuditRecord:
 
     @property
     def kind(self) -> str:
-        """genesis, session, intent, outcome, refused, end, checkpoint or close."""
+        """One of ``RECORD_KINDS``: genesis, session, intent, outcome, masked, refused, ..."""
         return str(self.data["kind"])
 
     @property
@@ -113,7 +129,7 @@ def prepare(facts: Mapping[str, Any] | None, decision: Mapping[str, Any]) -> Pre
 
 
 class IntentRef:
-    """Points an outcome at its intent record.
+    """Points an outcome (and masked records) at its intent record.
 
     With a background writer (``durability: batch``/``none``) the record's
     ``seq`` and ``hash`` are assigned when it is written: reading them before
@@ -178,6 +194,55 @@ class IntentRef:
     def __repr__(self) -> str:
         state = f"seq={self._seq}" if self._hash is not None else "pending"
         return f"IntentRef(session_id={self.session_id!r}, {state}, chain={self.chain!r})"
+
+
+#: One count of a ``masked`` record: (column, source or None, rule id, method, values).
+MaskedCount = tuple[str, str | None, str, str, int]
+
+
+def masked_counts(counts: Iterable[Sequence[Any]]) -> tuple[MaskedCount, ...]:
+    """Check the counts of a ``masked`` record: names and a number, never a value.
+
+    Each is ``(column, source, rule_id, method, values)`` (a masking ``MaskCount``
+    fits): strings, ``source`` None for a computed column, ``values`` an int >= 0.
+    Raises TypeError otherwise.
+    """
+    out = []
+    for count in counts:
+        if len(count) != 5:
+            raise TypeError(
+                "a masked count is (column, source, rule_id, method, values), "
+                f"not {len(count)} items"
+            )
+        column, source, rule_id, method, values = count
+        if (
+            type(column) is not str
+            or (source is not None and type(source) is not str)
+            or type(rule_id) is not str
+            or type(method) is not str
+            or type(values) is not int
+            or values < 0
+        ):
+            raise TypeError(
+                "a masked count is (column: str, source: str | None, rule_id: str, method: "
+                f"str, values: int >= 0), got types {[type(v).__name__ for v in count]}"
+            )
+        out.append((column, source, rule_id, method, values))
+    return tuple(out)
+
+
+def masked_fields(counts: Iterable[MaskedCount]) -> list[dict[str, Any]]:
+    """The ``counts`` member of a ``masked`` record."""
+    return [
+        {
+            "column": jsonable(column),
+            "source": jsonable(source) if source is not None else "computed",
+            "rule": jsonable(rule_id),
+            "method": jsonable(method),
+            "values": values,
+        }
+        for column, source, rule_id, method, values in counts
+    ]
 
 
 def connection_fields(conn_info: Mapping[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from governed_db.audit.records import (
     PreparedCache,
     connection_fields,
     genesis_fields,
+    masked_counts,
     parameter_fields,
     prepare,
 )
@@ -58,7 +59,7 @@ log = logging.getLogger("governed_db.audit")
 
 
 class AuditTrail:
-    """Writes intent, outcome, refused and session records to one signed hash chain."""
+    """Writes session, intent, outcome, masked and refused records to one signed hash chain."""
 
     _shared: ClassVar[dict[bytes, AuditTrail]] = {}
     _shared_lock: ClassVar[threading.Lock] = threading.Lock()
@@ -305,6 +306,17 @@ class AuditTrail:
             masking if masking is None or type(masking) is CanonicalJSON else jsonable(masking),
         )
         self._rec.put("outcome", values, critical=False)
+
+    def masked(self, ref: IntentRef, counts: Sequence[Sequence[Any]]) -> None:
+        """Record what masking did to one result of a statement: a ``masked`` record.
+
+        Written once the result has been fetched (after the statement's outcome):
+        per column, rule and method, how many values were masked, never a value.
+        ``counts`` holds ``(column, source, rule_id, method, values)`` items (masking's
+        ``MaskCount``; ``source`` None for a computed column). Never raises for I/O;
+        raises TypeError for a malformed count.
+        """
+        self._rec.put("masked", (ref, masked_counts(counts)), critical=False)
 
     @property
     def parameters(self) -> str:

@@ -15,6 +15,7 @@ What is checked, per chain (records are grouped by their ``chain`` field):
   started after its retirement (**retired-key**), a revoked key not at all
   after its revocation (**revoked-key**); checkpoints and the close record
   must be signed, every record when the genesis says ``signing: every``;
+* every record is of a known kind (``records.RECORD_KINDS``; else **unknown-kind**);
 * the chain starts with its genesis and ends with a signed ``close`` record,
   nothing after it. Without one its tail was truncated, or its writer is still
   running or crashed (**truncated**, a warning with ``partial``). A close made by
@@ -41,6 +42,7 @@ from orjson import loads as _loads
 from governed_db.audit import heads
 from governed_db.audit import verify_parallel as parallel
 from governed_db.audit.canonical import record_hash
+from governed_db.audit.records import RECORD_KINDS
 from governed_db.audit.trust import PublicKeys
 from governed_db.audit.verify_chain_end import ChainEnd
 from governed_db.audit.verify_lines import decode, noncanonical, read_batches
@@ -56,6 +58,8 @@ __all__ = ["Problem", "Verifier", "VerifyReport", "spool_files"]
 
 _sha256 = hashlib.sha256
 _SPECIAL = frozenset({"genesis", "checkpoint", "close"})
+#: Kinds checked on the fast path (unsigned, hash cut out of the line); the rest go slow.
+_PLAIN = RECORD_KINDS - _SPECIAL
 _FIELDS_ERROR = "not an audit record: chain, seq, hash, prev or kind missing or of the wrong type"
 
 
@@ -201,7 +205,7 @@ class Verifier(SignatureChecks, ChainEnd):
         chains = report.chains
         last_id: str | None = None
         chain: ChainSummary | None = None
-        special = _SPECIAL
+        plain = _PLAIN
         try:
             values: list[Any] = list(map(_loads, lines))
         except ValueError:
@@ -239,7 +243,7 @@ class Verifier(SignatureChecks, ChainEnd):
             if (
                 seq == chain.expected
                 and prev == chain.last_hash
-                and kind not in special
+                and kind in plain
                 and not chain.closed
                 and chain.signing != "every"
                 and (not bad or i not in bad)
@@ -298,6 +302,14 @@ class Verifier(SignatureChecks, ChainEnd):
                 "error",
                 "modified",
                 "record content does not match its hash (record modified)",
+                at,
+            )
+        if kind not in RECORD_KINDS:
+            err(
+                report,
+                "error",
+                "unknown-kind",
+                f"record of unknown kind {kind[:40]!r} (record forged or modified)",
                 at,
             )
         if chain.closed:

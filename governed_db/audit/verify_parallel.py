@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from orjson import loads as _loads
 
+from governed_db.audit.records import RECORD_KINDS
 from governed_db.audit.verify_lines import decode, noncanonical
 from governed_db.audit.verify_report import VerifyReport
 
@@ -40,7 +41,8 @@ __all__ = ["CHUNK", "PARALLEL_BYTES", "Run", "open_pool", "scan", "verify_file"]
 PARALLEL_BYTES = 48 << 20
 #: Bytes of a file one worker checks at a time.
 CHUNK = 8 << 20
-_SPECIAL = frozenset({"genesis", "checkpoint", "close"})
+#: Kinds a worker may check (unsigned, hash cut out of the line); others go to the verifier.
+_PLAIN = RECORD_KINDS - {"genesis", "checkpoint", "close"}
 _sha256 = hashlib.sha256
 
 
@@ -120,7 +122,7 @@ def scan(job: tuple[str, int, int]) -> tuple[list[Item], int]:
     items: list[Item] = []
     run: list[Any] | None = None  # chain, first_seq, first_prev, last_seq, last_hash, n, i, start
     offset = start
-    special = _SPECIAL
+    plain = _PLAIN
     for i, value in enumerate(values):
         line = lines[i]
         here = offset
@@ -135,7 +137,7 @@ def scan(job: tuple[str, int, int]) -> tuple[list[Item], int]:
                 and type(kind) is str
                 and type(chain) is str
                 and type(prev) is str
-                and kind not in special
+                and kind in plain
             ):
                 cut = line.find(b',"hash":"')
                 digest = _sha256(line[:cut])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from governed_db.audit import AuditSession, AuditTrail, IntentRef, Prepared
@@ -20,6 +20,7 @@ from governed_db.audit.canonical import CanonicalJSON, canonical_text
 from governed_db.errors import GovernanceError
 from governed_db.governor.base import ClientMerged, Session, Ticket
 from governed_db.identity import Identity
+from governed_db.masking import MaskCount
 from governed_db.policy import Decision
 from governed_db.sql import Facts
 
@@ -214,6 +215,16 @@ class AuditBridge:
             error=type(error).__name__ if error is not None else None,
             masking=self._masking_for(ticket.mask_plan),
         )
+
+    def masked(self, ticket: Ticket, counts: Sequence[MaskCount]) -> None:
+        """What masking did to one fetched result: a ``masked`` record (none if nothing was).
+
+        Called once the result's fetching is finished, after the outcome. Counts
+        only (column, source, rule, method, values), never a value; never raises
+        for I/O.
+        """
+        if counts and ticket.ref is not None:
+            self.trail.masked(ticket.ref, counts)
 
     def close(self, session: Session, reason: str = "closed") -> None:
         """The session ended (``closed``, ``broken`` or ``exit``)."""

@@ -2,15 +2,16 @@
 
 A ``Governor`` is plain code over plain values: the cursor classes call
 ``admit`` with a ``Call`` before anything is sent, ``settle`` with an
-``Outcome`` afterwards, and ``shape_rows`` once per result to wrap the row
-maker. The base class allows everything and passes rows through untouched;
+``Outcome`` afterwards, ``shape_rows`` once per result to wrap the row
+maker, and ``masked`` once such a result has been fetched, if it masked
+values. The base class allows everything and passes rows through untouched;
 policy, approvals and audit extend it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -179,6 +180,13 @@ class Governor:
 
         ``rows_returned`` is the size of the result the statement produced, if
         it produced one and it is known at this point (not for named cursors).
+        """
+
+    def masked(self, ticket: Ticket, counts: Sequence[Any]) -> None:
+        """Called once per result that masked values, when its fetching is finished.
+
+        ``counts`` are masking's ``MaskCount`` (column, source, rule_id, method,
+        values), never a value. Comes after ``settle``. The base class records nothing.
         """
 
     def driver_refused(

@@ -10,7 +10,7 @@ them. When the policy configures audit, every step is written to the trail.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -492,6 +492,11 @@ class PolicyGovernor(Governor):
         audit = self._audit
         if audit is not None:
             audit.outcome(ticket, rowcount, error, rows_returned)
+
+    def masked(self, ticket: Ticket, counts: Sequence[Any]) -> None:
+        audit = self._audit
+        if audit is not None:
+            audit.masked(ticket, counts)
 
     def exceeded(self, ticket: Ticket, affected: int) -> BaseException:
         facts = analyze(ticket.call.query)

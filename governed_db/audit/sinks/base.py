@@ -120,4 +120,12 @@ def summary(data: dict[str, Any] | Any) -> str:
             f"{head} rows={data.get('rowcount')} returned={data.get('db.response.returned_rows')}"
             f" {data.get('duration_us')}µs {data.get('db.response.status_code') or ''}"
         )
+    if kind == "masked":
+        counts = data.get("counts") or []
+        items = ", ".join(
+            f"{c.get('column')}:{c.get('method')}×{c.get('values')}"
+            for c in counts
+            if isinstance(c, dict)
+        )
+        return f"{head} intent #{data.get('intent_seq')} {escape(items)}"
     return head
