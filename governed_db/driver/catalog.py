@@ -61,8 +61,8 @@ _VIEW_KINDS = frozenset({"v", "m"})
 class Catalog:
     """One connection's cache: table OID → (``schema.table``, {attnum: column name})."""
 
-    __slots__ = ("_relations", "aliases", "definitions", "kinds", "lineage_cache", "names",
-                 "qualified", "tables", "view_lineage")  # fmt: skip
+    __slots__ = ("_relations", "aliases", "definitions", "generation", "kinds", "lineage_cache",
+                 "names", "qualified", "tables", "view_lineage")  # fmt: skip
 
     def __init__(self) -> None:
         self.tables: dict[int, tuple[str, dict[int, str]]] = {}
@@ -78,6 +78,8 @@ class Catalog:
         self.view_lineage: dict[str, tuple[Derived, ...] | None] = {}
         self.lineage_cache: dict[Any, Any] = {}
         self._relations: dict[str, Relation | None] = {}
+        #: counts what the catalog learned or forgot: plans made from it are good while it stands
+        self.generation = 0
 
     def source(self, oid: int, attnum: int) -> str | None:
         """``schema.table.column``, or None (computed, or not known yet)."""
@@ -116,6 +118,7 @@ class Catalog:
         self._changed()
 
     def _changed(self) -> None:
+        self.generation += 1
         self.view_lineage.clear()
         self.lineage_cache.clear()
         self._relations.clear()

@@ -72,10 +72,14 @@ class MaskingGate:
         self, cursor: Any, make_row: Any, environment: str, identity: Identity, memory: Any
     ) -> Any:
         """The row maker for the cursor's current result (the user's own when nothing masks)."""
+        rules = self.rules(environment, identity)
+        again = _same_shape(cursor, make_row, rules)
+        if again is not None:
+            return again
         columns = cursor._conn._gov_columns_of(cursor)
         if not columns:
+            _note(cursor, None, None)
             return make_row
-        rules = self.rules(environment, identity)
         derived = _derived(cursor, columns)  # the same object while the catalog stands
         key = (id(rules), tuple(columns), id(derived))
         cached = self._plans.get(key)
@@ -95,29 +99,35 @@ class MaskingGate:
         if self.policy.masking.unknown_lineage == "refuse":
             _refuse_unknown(plan, rules)
         needs = plan.needs_masking
-        made = self._made(cursor._conn, plan, make_row, memory) if needs else None
-        try:  # a plain psycopg cursor has no room for these
-            cursor._gov_plan = plan  # the audit's "which data they touched"
-            cursor._gov_bulk = None if made is None else made[0]  # fetchall: a column at a time
-        except AttributeError:
-            pass
+        made = self._made(cursor, plan, make_row, memory) if needs else None
+        if _note(cursor, plan, made):
+            _remember_shape(cursor, make_row, rules, plan, made)
         return make_row if made is None else made[1]
 
     @staticmethod
-    def _made(conn: Any, plan: Any, make_row: Any, memory: Any) -> tuple[Any, Any]:
+    def _made(cursor: Any, plan: Any, make_row: Any, memory: Any) -> tuple[Any, Any]:
         """``((masker, make_row), masking row maker)`` for ``plan``: generated once, reused.
 
         Kept per connection and (plan, user's row maker), so a repeated result
         shape costs a lookup, not a code generation; it goes with the connection.
-        (The masker's counts then run across those results.)
+        The masker's counts run across those results: each cursor notes where
+        they stood (``driver.mask_counts``), and a masker another cursor is
+        counting is not shared, so one result's counts never mix with another's.
         """
+        conn = cursor._conn
         makers: dict[tuple[int, int], tuple[Any, ...]] | None = conn.__dict__.get("_gov_makers")
         if makers is None:
             makers = conn.__dict__["_gov_makers"] = {}
         key = (id(plan), id(make_row))
         found = makers.get(key)
         if found is not None and found[0] is plan and found[1] is make_row:
-            return found[2], found[3]
+            owners = conn.__dict__.get("_gov_mask_owners")
+            owner = owners.get(id(found[2][0])) if owners else None
+            if owner is None or owner == id(getattr(cursor, "_gov_counting", None)):
+                return found[2], found[3]
+            masker = plan.start(memory)  # another cursor's results are counting that one
+            bulk = (masker, make_row)
+            return bulk, masker.wrap(make_row)
         masker = plan.start(memory)
         bulk = (masker, make_row)
         wrapped = masker.wrap(make_row)
@@ -266,6 +276,68 @@ def _derived(cursor: Any, columns: list[tuple[str, str | None, int]]) -> tuple[D
         found = (lineage, derived_columns(lineage, sources, catalog))
         catalog.remember_lineage(key, found)
     return found[1]  # type: ignore[no-any-return]
+
+
+def _note(cursor: Any, plan: Any, made: Any) -> bool:
+    """Hand the cursor its result's plan and masker; False for a plain psycopg cursor."""
+    try:
+        cursor._gov_plan = plan  # the audit's "which data they touched"
+        cursor._gov_bulk = None if made is None else made[0]  # fetchall: a column at a time
+    except AttributeError:  # a plain psycopg cursor has no room for these
+        return False
+    return True
+
+
+def _description(res: Any) -> tuple[Any, ...]:
+    """Everything masking reads of a result's columns: names, sources and types."""
+    return tuple(
+        (res.fname(i), res.ftable(i), res.ftablecol(i), res.ftype(i)) for i in range(res.nfields)
+    )
+
+
+def _remember_shape(cursor: Any, make_row: Any, rules: Any, plan: Any, made: Any) -> None:
+    """Keep what this result was planned from, so the next like it skips the planning."""
+    conn = cursor._conn
+    catalog = getattr(conn, "_gov_catalog", None)
+    res = cursor.pgresult
+    if catalog is None or res is None:
+        return
+    cursor._gov_shape = (
+        _description(res),
+        make_row,
+        rules,
+        catalog.generation,
+        _sent_query(cursor),
+        plan,
+        made,
+    )
+
+
+def _same_shape(cursor: Any, make_row: Any, rules: Any) -> Any:
+    """The row maker of the cursor's last result, if this one is planned the same (else None).
+
+    The same when the server describes the columns alike (names, source table
+    and column, types), for the same statement text, row maker, masking rules
+    and catalog; and its masker, if any, is not being counted by another cursor.
+    """
+    last = getattr(cursor, "_gov_shape", None)
+    if last is None or last[1] is not make_row or last[2] is not rules:
+        return None
+    conn = cursor._conn
+    if last[3] != conn._gov_catalog.generation or last[4] != _sent_query(cursor):
+        return None
+    res = cursor.pgresult
+    if res is None or last[0] != _description(res):
+        return None
+    made = last[6]
+    if made is not None:
+        owners = conn.__dict__.get("_gov_mask_owners")
+        owner = owners.get(id(made[0][0])) if owners else None
+        if owner is not None and owner != id(cursor.__dict__.get("_gov_counting")):
+            return None
+    cursor._gov_plan = last[5]
+    cursor._gov_bulk = None if made is None else made[0]
+    return make_row if made is None else made[1]
 
 
 class _Plain(dict[int, tuple[Derived, ...]]):
