@@ -29,8 +29,8 @@ __all__ = [
 DURABILITY = ("strict", "batch", "none")
 PARAMETERS = ("off", "hash", "plain")
 SIGNING = ("every", "checkpoint")
-SINK_TYPES = ("file", "http", "syslog", "postgres", "otlp", "stdout", "memory")
-REMOTE_TYPES = frozenset({"file", "http", "syslog", "postgres", "otlp"})
+SINK_TYPES = ("file", "http", "syslog", "postgres", "otlp", "witness", "stdout", "memory")
+REMOTE_TYPES = frozenset({"file", "http", "syslog", "postgres", "otlp", "witness"})
 
 #: The keys of the ``audit`` mapping.
 SETTINGS_KEYS = (
@@ -55,6 +55,7 @@ _SINK_KEYS: dict[str, set[str]] = {
     "syslog": {"address", "facility", "app_name", "timeout"} | _REMOTE,
     "postgres": {"dsn", "table"} | _REMOTE,
     "otlp": {"endpoint", "headers", "timeout"} | _REMOTE,
+    "witness": {"url", "table", "headers", "timeout"} | _REMOTE,
     "stdout": {"format"},
     "memory": set(),
 }
@@ -262,11 +263,64 @@ def _check_sink(raw: Any, key: str) -> tuple[str, dict[str, Any]]:
         table = opts.get("table", "governed_db_audit")
         if not isinstance(table, str) or not _IDENT.match(table):
             raise _error(f"{table!r} is not a table name (schema.table)", key=f"{key}.table")
+    if kind == "witness":
+        _check_witness(opts, key)
     if kind == "stdout":
         _choice(opts.get("format", "json"), ("json", "rich"), f"{key}.format")
     if kind == "file":
         _str(opts.get("path"), f"{key}.path")
     return kind, opts
+
+
+def witness_kind(url: str) -> str | None:
+    """``postgres`` or ``http`` for a witness address, None if it is neither.
+
+    A PostgreSQL address is a ``postgresql://`` URL or a ``key=value`` conninfo.
+    """
+    scheme = urlsplit(url).scheme
+    if scheme in ("postgresql", "postgres"):
+        return "postgres"
+    if scheme in ("http", "https") and urlsplit(url).netloc:
+        return "http"
+    if "=" in url and "://" not in url:
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            conninfo_to_dict(url)
+        except Exception:  # psycopg.ProgrammingError: not a conninfo
+            return None
+        return "postgres"
+    return None
+
+
+def _check_witness(opts: Mapping[str, Any], key: str) -> None:
+    """A witness: a PostgreSQL DSN (``table``) or an http(s) URL (``headers``, ``timeout``)."""
+    url = _str(opts.get("url"), f"{key}.url")
+    secret = url.startswith(("env:", "keyring:"))  # resolved when the sink is built
+    kind = None if secret else witness_kind(url)
+    if kind is None and not secret:
+        raise _error(
+            f"{url!r} is not a witness address: a PostgreSQL DSN (postgresql://... or "
+            "key=value; a witness table) or an http(s):// URL (a witness endpoint), or "
+            "env:NAME / keyring:NAME holding one",
+            key=f"{key}.url",
+        )
+    table = opts.get("table")
+    if table is not None:
+        if kind == "http":
+            raise _error("'table' is for a PostgreSQL witness, not an HTTP one", key=f"{key}.table")
+        if not isinstance(table, str) or not _IDENT.match(table):
+            raise _error(f"{table!r} is not a table name (schema.table)", key=f"{key}.table")
+    for name in ("headers", "timeout"):
+        if name in opts and kind == "postgres":
+            raise _error(
+                f"{name!r} is for an HTTP witness, not a PostgreSQL one", key=f"{key}.{name}"
+            )
+    if "headers" in opts:
+        headers = _mapping(opts["headers"], f"{key}.headers", "headers (name: value)")
+        for hname, hvalue in headers.items():
+            _str(hname, f"{key}.headers")
+            _str(hvalue, f"{key}.headers.{hname}")
 
 
 @dataclass(frozen=True, slots=True)

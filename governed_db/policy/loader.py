@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from governed_db.audit.settings import AuditSettings
+from governed_db.audit.settings import SINK_TYPES, AuditSettings
 from governed_db.errors import PolicyError
 from governed_db.identity import KINDS
 from governed_db.policy.approvals_section import approval_rule_parser, parse_approvals
@@ -33,7 +33,7 @@ MAPPING_SOURCE = "<mapping>"
 SUPPORTED_VERSIONS = frozenset({1})
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_SINK_TYPES = frozenset({"file", "http", "syslog", "postgres", "otlp", "stdout", "memory"})
+_SINK_TYPES = frozenset(SINK_TYPES)  # the audit room validates the rest of each entry
 _LIMIT_KEYS = ("max_rows_affected", "statement_timeout", "lock_timeout")
 
 

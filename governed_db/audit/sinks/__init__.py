@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from governed_db.audit.settings import SinkSpec, parse_duration, resolve_secret
+from governed_db.audit.settings import SinkSpec, parse_duration, resolve_secret, witness_kind
 from governed_db.audit.sinks.base import AuditSink, MemorySink, StdoutSink
 
 __all__ = ["AuditSink", "MemorySink", "StdoutSink", "build_sink"]
@@ -72,4 +72,37 @@ def build_sink(spec: SinkSpec, environ: Mapping[str, str] | None = None) -> Audi
         return OtlpSink(
             endpoint=o.get("endpoint"), headers=_headers(spec, environ), **_retry_opts(spec)
         )
+    if spec.type == "witness":
+        return _witness(spec, environ)
     raise ValueError(f"no sink for type {spec.type!r}")  # pragma: no cover - validated
+
+
+def _witness(spec: SinkSpec, environ: Mapping[str, str] | None) -> AuditSink:
+    """A ``PostgresWitness`` or an ``HttpWitness``, by the (resolved) address."""
+    from governed_db.audit.witness import DEFAULT_TABLE, HttpWitness, PostgresWitness
+    from governed_db.errors import PolicyError
+
+    o = spec.options
+    url = resolve_secret(o["url"], f"{spec.key}.url", environ)
+    kind = witness_kind(url)
+    opts = _retry_opts(spec)
+    if kind == "postgres":
+        if "headers" in o or "timeout" in o:
+            raise PolicyError(
+                "'headers' and 'timeout' are for an HTTP witness, but the address is a "
+                "PostgreSQL DSN",
+                key=f"{spec.key}.url",
+            )
+        opts.pop("timeout", None)
+        return PostgresWitness(url, table=o.get("table", DEFAULT_TABLE), **opts)
+    if kind == "http":
+        if "table" in o:
+            raise PolicyError(
+                "'table' is for a PostgreSQL witness, but the address is an http(s) URL",
+                key=f"{spec.key}.url",
+            )
+        return HttpWitness(url, headers=_headers(spec, environ), **opts)
+    raise PolicyError(  # the secret held something else (never shown: it may be a password)
+        "the witness address is neither a PostgreSQL DSN nor an http(s):// URL",
+        key=f"{spec.key}.url",
+    )
