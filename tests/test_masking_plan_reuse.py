@@ -74,8 +74,10 @@ def test_row_factory_change_replans(dsn: str) -> None:
         cur = conn.cursor()
         cur.execute("select id, label as password from accounts")
         first = cur.fetchone()
-        assert first is not None and first[1] != "hunter2"
+        assert first is not None
+        assert first[1] != "hunter2"
         cur.row_factory = psycopg.rows.dict_row
         cur.execute("select id, label as password from accounts")
         row = cur.fetchone()
-        assert row is not None and row["password"] != "hunter2"
+        assert row is not None
+        assert row["password"] != "hunter2"

@@ -26,6 +26,7 @@ from governed_db.driver.catalog import Catalog, columns_of
 from governed_db.driver.cursor import Cursor, ServerCursor
 from governed_db.driver.cursor_async import AsyncCursor, AsyncServerCursor
 from governed_db.driver.cursor_factory import governed_class
+from governed_db.driver.mask_counts import flush_all
 from governed_db.driver.open_sessions import forget, track
 from governed_db.driver.pgconn_guard import (
     TRUSTED_GLOBALS,
@@ -338,6 +339,7 @@ class _GovernedFactories:
         if state is not None and not self._gov_ended:
             self._gov_ended = True
             forget(self)
+            flush_all(self)  # what its cursors' last results masked, before the end
             state[0].end_session(state[1], reason)
 
 

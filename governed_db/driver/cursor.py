@@ -39,6 +39,7 @@ from governed_db.driver.copy_out import (
 )
 from governed_db.driver.explain import estimate_rows, estimate_rows_async
 from governed_db.driver.guards import guarded, guarded_async
+from governed_db.driver.mask_counts import counting_of
 from governed_db.driver.masked_result import MaskedResult
 from governed_db.driver.pipelined import Pending
 from governed_db.driver.session_state import check_session_state
@@ -93,6 +94,8 @@ class GovernedCursorBase(WireChecked):
 
     #: (bulk, result, first position, rows): masked rows ahead of ``fetchone``/iteration.
     _gov_batch: Any = None
+    #: The tickets of the cursor's last settled call: its results' masked values count there.
+    _gov_settled: Any = None
 
     def _gov_mask_range(self, start: int, end: int) -> list[Any]:
         """Rows ``start`` to ``end`` of the current result, masked a column at a time."""
@@ -170,10 +173,25 @@ class GovernedCursorBase(WireChecked):
             refuse(self, exc, method, text)
         return plan, ClientMerged(params) if plan.merged else params
 
+    def _gov_call_starts(self) -> None:
+        """A new call: report what the last one's results masked (outside a pipeline)."""
+        counting = self.__dict__.get("_gov_counting")
+        if counting is not None and self._conn._pipeline is None:
+            self._gov_settled = None
+            counting.flush()
+
+    def _close(self) -> None:
+        counting = self.__dict__.get("_gov_counting")
+        if counting is not None:
+            counting.flush()
+        super()._close()  # type: ignore[misc]
+
     def _admit(self, method: str, query: Any, params: Any) -> tuple[Plan, list[Ticket | None]]:
         state = self._conn._gov_state
         if state is None:
             self._psycopg_refuses()
+        if "_gov_counting" in self.__dict__:
+            self._gov_call_starts()
         governor, session = state
         plan, params = self._plan(method, query, params)
         if self._conn._gov_ended and self._pgconn.status == _BAD:
@@ -201,6 +219,7 @@ class GovernedCursorBase(WireChecked):
         self, method: str, query: Any, params: Any
     ) -> tuple[Plan, list[Ticket | None]]:
         governor, session = self._gov()
+        self._gov_call_starts()
         plan, params = self._plan(method, query, params)
         if self._conn._gov_ended and self._pgconn.status == _BAD:
             return plan, [None]  # a broken connection: psycopg raises its own error at send
@@ -240,6 +259,11 @@ class GovernedCursorBase(WireChecked):
                 if _changes_schema(ticket):
                     self._conn._gov_catalog.clear()
                 state[0].settle(ticket, rowcount, error, rows)
+        if state[0].records_masked:  # what its results mask is counted as they are read
+            self._gov_settled = tickets
+            bulk = self._gov_bulk
+            if bulk is not None:
+                counting_of(self).add(bulk[0], tickets, self._iresult, len(self._results))  # type: ignore[attr-defined]
         if error is not None and self._conn.broken:
             self._conn._gov_end("broken")  # its session ends now (a pool drops it unclosed)
 
@@ -366,9 +390,14 @@ class GovernedCursorBase(WireChecked):
             return make_row
         shaped = state[0].shape_rows(self, make_row)
         bulk = self._gov_bulk
+        if bulk is None:
+            return shaped
         res = self.pgresult
-        if bulk is not None and type(res) is not MaskedResult and res.status == _TUPLES_OK:
+        if type(res) is not MaskedResult and res.status == _TUPLES_OK:
             self.pgresult = MaskedResult(res, self, bulk[0])  # get_value() masks too
+        settled = self._gov_settled
+        if settled is not None:  # a later result of a settled call (FETCH, nextset)
+            counting_of(self).add(bulk[0], settled, self._iresult, len(self._results))  # type: ignore[attr-defined]
         return shaped
 
     @property

@@ -145,6 +145,14 @@ class Governor:
     #: then looks the tables up in the catalog); the allow-all gate does not.
     masks = False
 
+    @property
+    def records_masked(self) -> bool:
+        """Whether ``masked`` records anything: the driver counts masked values only then.
+
+        True in a subclass that overrides ``masked``.
+        """
+        return type(self).masked is not Governor.masked
+
     def open_session(self, session: Session) -> Session:
         """Called once per connection, after it is established."""
         return session

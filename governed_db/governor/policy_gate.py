@@ -97,6 +97,11 @@ class PolicyGovernor(Governor):
 
     masks = True
 
+    @property
+    def records_masked(self) -> bool:
+        """Masked-value counts are recorded when the audit is on."""
+        return self._audit is not None
+
     def __init__(
         self,
         policy: Policy,
