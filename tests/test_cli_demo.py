@@ -65,6 +65,7 @@ def test_demo_runs_outside_the_checkout(tmp_path: Path) -> None:
     # Exit 0 means every step went as the policy intends: the reads and the small
     # write ran, everything destructive was refused (by whichever rule).
     assert "✓ ran: 20 rows affected" in out
+    assert "values masked" in " ".join(out.split())  # the trail counts what the reads masked
     assert "drop table shop.orders" in out
     assert out.count("✗ ") >= 6
     assert "intact:" in out

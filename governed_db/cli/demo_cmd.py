@@ -290,6 +290,10 @@ def _show_trail(console: Console, spool: Path) -> None:
     console.rule("[bold]the audit trail: who ran what, and what the guardrails decided")
     table = Table("seq", "kind", "actor", "operation", "tables", "decision", "outcome")
     outcomes = {r["intent"]: r for r in iter_records(spool) if r["kind"] == "outcome"}
+    masked: dict[str, int] = {}  # intent hash -> values masked in its rows (never the values)
+    for r in iter_records(spool):
+        if r["kind"] == "masked":
+            masked[r["intent"]] = masked.get(r["intent"], 0) + sum(c["values"] for c in r["counts"])
     for r in iter_records(spool):
         if r["kind"] not in ("session", "intent", "refused"):
             continue
@@ -303,17 +307,18 @@ def _show_trail(console: Console, spool: Path) -> None:
             r.get("db.operation.name", ""),
             ", ".join(r.get("tables_written") or r.get("tables_read") or []),
             " ".join(filter(None, (decision.get("action"), decision.get("rule_id")))),
-            _outcome(outcome),
+            _outcome(outcome, masked.get(r["hash"], 0)),
         )
     console.print(table)
 
 
-def _outcome(record: dict[str, Any]) -> str:
+def _outcome(record: dict[str, Any], masked: int) -> str:
     if not record:
         return ""
     if record.get("error.type"):
         return f"{record['error.type']} ({record.get('db.response.status_code')})"
-    return f"{record.get('rowcount')} rows"
+    rows = f"{record.get('rowcount')} rows"
+    return f"{rows}, {masked} values masked" if masked else rows
 
 
 def _verify(console: Console, scratch: Path, key: Signer) -> None:
