@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 import governed_db
-from benchmarks import db_cases, harness
+from benchmarks import db_cases, harness, hook_floor
 from benchmarks.report import Measurement
 from governed_db.embedded_server import start_embedded_server
 
@@ -58,6 +58,7 @@ def _sides() -> list[Side]:
     }
     return [
         Side("null: psycopg vs psycopg", psycopg.connect, {}, null=True),
+        Side("floor: psycopg with pass-through hooks (no checks)", hook_floor.connect, {}),
         Side(
             "allow-all governor",
             lambda dsn: governed_db.connect(dsn, governor=governed_db.Governor()),
