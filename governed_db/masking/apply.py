@@ -51,6 +51,14 @@ def _failed(col: ColumnPlan, exc: Exception) -> MaskingError:
     )
 
 
+#: Rows masked at a time by :meth:`RowMasker.apply_rows`: few enough that a chunk's
+#: values stay in the CPU caches from one pass to the next, and that the tuples of
+#: a chunk's new rows come from the free list its old rows went to (no more than
+#: its 2000 tuples of a size).
+_CHUNK = 1024
+_NONES = [None] * _CHUNK
+
+
 class RowMasker:
     """Masks the rows of one result according to a :class:`MaskPlan`."""
 
@@ -163,11 +171,25 @@ class RowMasker:
         out = rows if owned and type(rows) is list else list(map(tuple, rows))
         if not out or not (self.mask_columns or self.groups):
             return out
-        n = len(out)
+        scanned = [c for g in self.groups for c in g[1]]
+        for start in range(0, len(out), _CHUNK):
+            self._apply_chunk(out, start, start + _CHUNK, scanned)
+        return out
+
+    def _apply_chunk(self, out: list[Any], start: int, end: int, scanned: list[ColumnPlan]) -> None:
+        """Mask ``out[start:end]`` in place, a column at a time.
+
+        The rows of the chunk are read out column by column, then dropped (freed,
+        unless someone else holds them), then made anew in one pass (``zip``): the
+        new tuples come from the free list the old ones went to, so a large fetch
+        doesn't set off the cyclic garbage collector over and over.
+        """
+        rows = out[start:end]
+        n = len(rows)
         replaced: dict[int, list[Any]] = {}
         for col in self.mask_columns:
             i = col.index
-            values = list(map(itemgetter(i), out))
+            values = list(map(itemgetter(i), rows))
             try:
                 new = many(col.mask)(values)  # type: ignore[arg-type]
             except Exception as exc:
@@ -179,9 +201,9 @@ class RowMasker:
                 if self.memory is not None:
                     self.memory.update(new)
         patches: dict[int, dict[int, Any]] = {}
-        for col in (c for g in self.groups for c in g[1]):
+        for col in scanned:
             i = col.index
-            values = list(map(itemgetter(i), out))
+            values = list(map(itemgetter(i), rows))
             scanner = col.scanner
             try:
                 if col.text_only:
@@ -191,14 +213,18 @@ class RowMasker:
             except Exception as exc:
                 raise _failed(col, exc) from None
             for r, f in found.items():
-                patches.setdefault(r, {})[i] = f.value
+                patches.setdefault(start + r, {})[i] = f.value
                 self._found(col, f)
         if replaced:
-            columns = [replaced.get(i) or list(map(itemgetter(i), out)) for i in range(len(out[0]))]
-            out = list(zip(*columns, strict=True))
+            columns = [
+                replaced[i] if i in replaced else list(map(itemgetter(i), rows))
+                for i in range(len(rows[0]))
+            ]
+            out[start:end] = _NONES[:n]
+            del rows
+            out[start:end] = zip(*columns, strict=True)
         for r, fix in patches.items():
             row = list(out[r])
             for i, v in fix.items():
                 row[i] = v
             out[r] = tuple(row)
-        return out

@@ -18,11 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
-import hmac
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, overload
 from uuid import UUID
 
@@ -242,19 +243,53 @@ def _email_method(token: str) -> MaskFn:
         return slow(value)
 
     def many(values: list[Any]) -> list[Any]:
-        # rpartition gives back the string itself as the tail when there is no "@";
-        # anything but str and None (bytes, numbers) raises and takes the slow path
-        try:
-            return [
-                v[0] + "***@" + tail
-                if v is not None and (tail := v.rpartition("@")[2]) is not v and v[0] != "@"
-                else slow(v)
-                for v in values
-            ]
-        except (AttributeError, TypeError):
-            return [mask(v) for v in values]
+        # the common case inline (a str with "@" past its first character), else ``slow``
+        return [
+            f"{v[0]}***{v[at:]}" if type(v) is str and (at := v.rfind("@")) > 0 else slow(v)
+            for v in values
+        ]
 
     return _with_many(mask, many)
+
+
+#: ``v[-4:]`` as a C-level callable (for ``map``).
+_LAST_FOUR = itemgetter(slice(-4, None))
+_DIGITS_LF = b"0123456789\n"
+
+
+def _ascii_lines(values: list[Any]) -> bytes | None:
+    """``values`` joined by line feeds, as bytes, when every one is an ASCII ``str``
+    without a line feed (else None): a column to rewrite with C-level bulk operations."""
+    try:
+        joined = "\n".join(values)
+    except TypeError:  # None or another type somewhere
+        return None
+    if not joined.isascii():
+        return None
+    raw = joined.encode("ascii")
+    return raw if raw.count(b"\n") == len(values) - 1 else None
+
+
+def _one_width(raw: bytes, n: int) -> int | None:
+    """The width every one of the ``n`` lines of ``raw`` has (see :func:`_ascii_lines`),
+    or None when they differ."""
+    width, rest = divmod(len(raw) + 1, n)
+    width -= 1
+    if rest or raw[width :: width + 1] != b"\n" * (n - 1):
+        return None
+    return width
+
+
+def _rewrite(raw: bytes, n: int, width: int, kept: Iterable[int], template: bytes) -> list[str]:
+    """The ``n`` lines of ``raw`` (all ``width`` long), each rewritten as ``template`` with
+    the characters at ``kept`` copied from it: strided slices of one buffer, then one
+    split, instead of a Python step per value."""
+    stride = width + 1
+    buf = bytearray((template + b"\n") * n)
+    for k in kept:
+        buf[k::stride] = raw[k::stride]
+    del buf[-1]
+    return buf.decode("ascii").split("\n")
 
 
 def _last4_method(token: str) -> MaskFn:
@@ -267,39 +302,96 @@ def _last4_method(token: str) -> MaskFn:
         return slow(value)
 
     def many(values: list[Any]) -> list[Any]:
-        if not values:
-            return []
-        try:
-            joined = "".join(values)
-        except TypeError:  # None or another type somewhere: value by value
-            return [mask(v) for v in values]
-        # every value is digits only, 7 to 67 of them: no check per value needed
-        if joined.isdigit():
-            shortest, longest = min(map(len, values)), max(map(len, values))
-            if shortest == longest >= 7:
-                prefix = stars[shortest - 4] if shortest < 68 else "*" * (shortest - 4)
-                return [prefix + v[-4:] for v in values]
-            if shortest >= 7 and longest < 68:
-                return [stars[len(v) - 4] + v[-4:] for v in values]
+        raw = _ascii_lines(values) if values else None
+        # every value ASCII digits only: stars and the last four, once there are 7 or more
+        if raw is not None and not raw.translate(None, _DIGITS_LF):
+            n = len(values)
+            width = _one_width(raw, n)
+            if width is not None and width >= 7:
+                template = b"*" * (width - 4) + b"0000"
+                return _rewrite(raw, n, width, range(width - 4, width), template)
+            lengths = list(map(len, values))
+            if min(lengths) >= 7:
+                return list(map(str.rjust, map(_LAST_FOUR, values), lengths, repeat("*")))
         return [mask(v) for v in values]
 
     return _with_many(mask, many)
 
 
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+def _hmac_sha256(key: bytes) -> Callable[[bytes], str]:
+    """``data -> HMAC-SHA256(key, data)`` as hex: RFC 2104 over two keyed ``hashlib``
+    states copied per value (what ``hmac.new(key, data, sha256).hexdigest()`` gives)."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(key.translate(_IPAD))
+    outer = hashlib.sha256(key.translate(_OPAD))
+    icopy, ocopy = inner.copy, outer.copy
+
+    def hexdigest(data: bytes) -> str:
+        i = icopy()
+        i.update(data)
+        o = ocopy()
+        o.update(i.digest())
+        return o.hexdigest()
+
+    return hexdigest
+
+
 def _hash_method(key_source: KeySource, prefix: str, length: int) -> MaskFn:
-    state: dict[str, Any] = {}
+    state: list[Callable[[bytes], str]] = []
+
+    def mac() -> Callable[[bytes], str]:
+        if not state:  # the key is loaded at first use
+            state.append(_hmac_sha256(key_source().key))
+        return state[0]
 
     def mask(value: Any) -> Any:
         if value is None:
             return None
-        base = state.get("mac")
-        if base is None:
-            base = state["mac"] = hmac.new(key_source().key, digestmod=hashlib.sha256)
-        mac = base.copy()
-        mac.update(canonical_bytes(value))
-        return prefix + mac.hexdigest()[:length]
+        return prefix + mac()(canonical_bytes(value))[:length]
 
-    return mask
+    def many(values: list[Any]) -> list[Any]:
+        if not values:
+            return []
+        hexdigest = mac()
+        return [
+            prefix + hexdigest(v.encode("utf-8", "surrogatepass"))[:length]
+            if type(v) is str
+            else mask(v)
+            for v in values
+        ]
+
+    return _with_many(mask, many)
+
+
+def _partial_method(first: int, last: int, token: str) -> MaskFn:
+    slow = _text_method(lambda text: keep(text, first, last), token)
+    kept_both = first + last
+    stars = _STARS
+
+    def many(values: list[Any]) -> list[Any]:
+        raw = _ascii_lines(values) if values else None
+        if raw is not None:
+            n = len(values)
+            width = _one_width(raw, n)
+            if width is not None and width >= kept_both + 3:
+                kept = [*range(first), *range(width - last, width)]
+                return _rewrite(raw, n, width, kept, b"*" * width)
+        # nothing to give up (at least 3 stars, fewer than 64): keep() inline
+        return [
+            f"{v[:first]}{stars[k]}{v[k + first :]}"
+            if type(v) is str and 3 <= (k := len(v) - kept_both) < 64
+            else slow(v)
+            for v in values
+        ]
+
+    return _with_many(slow, many)
 
 
 def bind(
@@ -321,8 +413,14 @@ def bind(
     if custom is not None:
         fn = custom
         if opts:
-            return lambda value: None if value is None else fn(value, **opts)
-        return lambda value: None if value is None else fn(value)
+            return _with_many(
+                lambda value: None if value is None else fn(value, **opts),
+                lambda values: [None if v is None else fn(v, **opts) for v in values],
+            )
+        return _with_many(
+            lambda value: None if value is None else fn(value),
+            lambda values: [None if v is None else fn(v) for v in values],
+        )
     _check_options(name, opts)
     if name == "redact":
         return _with_many(
@@ -332,8 +430,7 @@ def bind(
     if name == "null":
         return _with_many(lambda value: None, lambda values: [None] * len(values))
     if name == "partial":
-        first, last = opts.get("keep_first", 1), opts.get("keep_last", 1)
-        return _text_method(lambda text: keep(text, first, last), token)
+        return _partial_method(opts.get("keep_first", 1), opts.get("keep_last", 1), token)
     if name == "email":
         return _email_method(token)
     if name == "last4":
