@@ -126,7 +126,7 @@ def _check(line: bytes) -> dict[str, object]:
     hmac_value=st.none() | st.text(),
     rowcount=st.none() | st.integers(-1, 2**53 - 1),
     rows=st.none() | _SAFE_INT,
-    duration=st.none() | st.floats(0, 1e9),
+    duration=st.none() | st.integers(0, 2**53 - 1),
     error=st.none() | st.text(),
     sqlstate=st.none() | st.sampled_from(["23505", "42501", "57014"]),
     masking=st.none() | st.dictionaries(st.text(), _VALUE, max_size=3),
@@ -140,7 +140,7 @@ def test_template_records_are_the_documented_bytes(
     hmac_value: str | None,
     rowcount: int | None,
     rows: int | None,
-    duration: float | None,
+    duration: int | None,
     error: str | None,
     sqlstate: str | None,
     masking: dict[str, object] | None,
@@ -168,6 +168,7 @@ def test_template_records_are_the_documented_bytes(
     assert outcome["intent_seq"] == 0
     assert outcome["rowcount"] == (None if rowcount is None or rowcount < 0 else rowcount)
     assert outcome["masking"] == (None if masking is None else jsonable(masking))
+    assert outcome["duration_us"] == duration
     assert outcome["db.response.status_code"] == sqlstate
     assert outcome["error.type"] == (None if error is None else _text(error))
     assert intent["ts"] == "2023-11-14T22:13:20.123456Z"
@@ -186,7 +187,7 @@ def test_templates_are_used_and_match_the_reference_path() -> None:
     ref1, ref2 = IntentRef("s", -1, None), IntentRef("s", -1, None)
     make = lambda ref: [  # noqa: E731
         ("intent", 10**18, session, plan, 'select "x"', None, ref),
-        ("outcome", 10**18 + 5000, ref, 1, 1, 0.5, None, None, {"columns": [{"n": 1}]}),
+        ("outcome", 10**18 + 5000, ref, 1, 1, 500, None, None, {"columns": [{"n": 1}]}),
     ]
     fast.append_many(make(ref1))
     slow._seal_statement = lambda *a: None  # type: ignore[method-assign]
@@ -204,7 +205,7 @@ def test_lone_surrogates_take_the_replacing_path() -> None:
     writer.append_many(
         [
             ("intent", 10**18, session, plan, "select 'a\ud800b'", None, ref),
-            ("outcome", 10**18, ref, 0, 0, 1.0, None, "Err\udfff", None),
+            ("outcome", 10**18, ref, 0, 0, 1000, None, "Err\udfff", None),
         ]
     )
     intent, outcome = (_check(line) for line in sink.lines)
@@ -223,7 +224,7 @@ def test_pre_encoded_values_are_written_as_the_value_would_be() -> None:
             if reference:
                 writer._seal_outcome = _no_template  # type: ignore[method-assign]
             ref = IntentRef("s", 3, "ab" * 32)
-            writer.append_many([("outcome", 10**18, ref, 1, 1, 0.5, None, None, value)])
+            writer.append_many([("outcome", 10**18, ref, 1, 1, 500, None, None, value)])
             lines.append(sink.lines[0])
             assert _check(sink.lines[0])["masking"] == masking
     assert len(set(lines)) == 1

@@ -4,14 +4,16 @@ Callers append entries to ``queue`` under the trail's lock (so queue order is
 chain order) and do not wake the writer: it takes what has queued up once per
 ``period`` (``batch_ms``), so a busy trail costs about 20 wake-ups a second
 however many statements run, and each wake-up seals and writes hundreds of
-records with one ``write``. Only a writer in a long sleep (idle: nothing
-queued for a whole period) is woken by the caller that queues the next
-entry (:attr:`asleep`), and one whose queue reaches ``wake_at`` entries.
-After writing, a tick (``tick``: fsync for ``batch``, time-based
+records with one ``write`` per ``max_batch``. A writer that wrote during the
+last period sleeps one period, unwoken; only one in a long sleep (idle:
+nothing queued for a whole period) is woken by the caller that queues the
+next entry (:attr:`asleep`), and one whose queue reaches ``wake_at``
+entries. After writing, a tick (``tick``: fsync for ``batch``, time-based
 checkpoints) runs once the period is over; it says when it is next needed
-(None: nothing pending, sleep until woken). The writer takes up to
-``max_batch`` entries at a time; between batches it yields the CPU so that
-callers waiting for the GIL get it. The queue holds at most about
+(None: nothing pending). Between batches the writer yields the CPU so that
+callers waiting for the GIL get it; what trickles in while it writes waits
+for the next period (unless someone waits in :meth:`drain`), so every wake-up
+writes a period's worth, not a record or two. The queue holds at most about
 ``max_queue`` entries: callers past that block in :meth:`wait_for_room`. On
 Linux the thread runs under ``SCHED_BATCH`` (see ``_batch_scheduling``).
 """
@@ -118,35 +120,48 @@ class BackgroundWriter:
     def _run(self) -> None:
         _batch_scheduling()
         queue, popleft, monotonic = self.queue, self.queue.popleft, time.monotonic
+        period, max_batch = self.period, self.max_batch
         deadline: float | None = None  # when the tick is next due (None: nothing pending)
+        busy = False  # wrote during the last period: sleep one period, unwoken
         while True:
-            if queue:
-                batch = [popleft() for _ in range(min(len(queue), self.max_batch))]
+            wrote = False
+            while queue:
+                batch = [popleft() for _ in range(min(len(queue), max_batch))]
                 try:
                     self._process(batch)
                 except Exception:  # a bug, not I/O (process reports I/O losses itself)
                     log.exception("audit writer: %d record(s) not written", len(batch))
                 self.done += len(batch)
+                wrote = True
                 if self._waiting:
                     with self._cond:
                         self._cond.notify_all()
-                soon = monotonic() + self.period  # fsync (batch) within a period of writing
-                if deadline is None or soon < deadline:
-                    deadline = soon
-                if queue:
-                    os.sched_yield()  # let callers waiting for the GIL have it
-                    continue
-            elif self._stopping:
-                return
+                elif len(queue) < max_batch and not self._stopping:
+                    break  # a trickle queued meanwhile: it goes with the next period's
+                os.sched_yield()  # let callers waiting for the GIL have it
             now = monotonic()
+            if wrote:
+                busy = True
+                if deadline is None or now + period < deadline:
+                    deadline = now + period  # fsync (batch) within a period of writing
+            elif self._stopping and not queue:
+                return
             if deadline is not None and now >= deadline:
                 after = self._safe_tick()
-                deadline = None if after is None else monotonic() + after
+                now = monotonic()
+                deadline = None if after is None else now + after
+            if queue and (self._waiting or self._stopping):
                 continue
-            timeout = -1.0 if deadline is None else deadline - now
+            # Busy: sleep one period (callers don't wake it); idle: until the tick or woken.
+            if busy or queue:
+                timeout = period if deadline is None else min(period, max(deadline - now, 0.0))
+                busy = False
+                self.asleep = False
+            else:
+                timeout = -1.0 if deadline is None else max(deadline - now, 0.0)
+                self.asleep = timeout < 0 or timeout > period
             self._idle = True
-            self.asleep = timeout < 0 or timeout > self.period
-            if not queue and not self._stopping:
+            if not self._stopping and not (queue and self._waiting):
                 self._bell.acquire(timeout=timeout)
             self._idle = self.asleep = False
 

@@ -49,6 +49,7 @@ __all__ = [
     "fragment",
     "fragments",
     "jsonable",
+    "quoted_timestamp_ns",
     "record_hash",
     "timestamp_ns",
     "utc_timestamp",
@@ -194,6 +195,7 @@ def utc_timestamp(when: dt.datetime | None = None) -> str:
 
 
 _second: list[tuple[int, str]] = [(-1, "")]  # the last second formatted, and its text
+_quoted: list[tuple[int, str]] = [(-1, "")]  # the same for quoted_timestamp_ns
 
 
 def timestamp_ns(ns: int) -> str:
@@ -204,6 +206,20 @@ def timestamp_ns(ns: int) -> str:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
         _second[0] = (seconds, prefix)
     return f"{prefix}{micros:06d}Z"
+
+
+def quoted_timestamp_ns(ns: int, _cache: list[tuple[int, str]] = _quoted) -> str:
+    """``encode_value(timestamp_ns(ns))``: the timestamp as a JSON string (the writer's).
+
+    The cache holds one (second, prefix) tuple, replaced whole: threads of
+    several trails may share it.
+    """
+    seconds, rest = divmod(ns, 1_000_000_000)
+    cached, prefix = _cache[0]
+    if cached != seconds:
+        prefix = time.strftime('"%Y-%m-%dT%H:%M:%S.', time.gmtime(seconds))
+        _cache[0] = (seconds, prefix)
+    return f'{prefix}{rest // 1000:06d}Z"'
 
 
 def b64(data: bytes) -> str:

@@ -7,7 +7,7 @@ caller next to nothing; the writer turns it into the record's fragments (see
     ("session", ts, AuditSession)
     ("end", ts, session_id, reason)
     ("intent" | "refused", ts, AuditSession, Prepared, text, extra | None, IntentRef | None)
-    ("outcome", ts, IntentRef, rowcount, rows_returned, duration_ms, sqlstate, error, masking)
+    ("outcome", ts, IntentRef, rowcount, rows_returned, duration_us, sqlstate, error, masking)
     ("masked", ts, IntentRef, ((column, source, rule_id, method, values), ...))
     ("body", ts, fields, sign)        # genesis and other ready-made bodies
     ("checkpoint", ts)                # covers the chain's unsigned tail at sealing time
@@ -72,7 +72,7 @@ def _statement(entry: Entry, redact: bool, need: bool) -> Rendered:
 
 def outcome_values(entry: Entry, intent: tuple[int, str]) -> dict[str, Any]:
     """The fields of an outcome entry, given its intent's (seq, hash)."""
-    _, _, ref, rowcount, rows_returned, duration_ms, sqlstate, error, masking = entry
+    _, _, ref, rowcount, rows_returned, duration_us, sqlstate, error, masking = entry
     iref: IntentRef = ref
     if type(masking) is CanonicalJSON:  # the reference path encodes values itself
         masking = json.loads(masking)
@@ -83,7 +83,7 @@ def outcome_values(entry: Entry, intent: tuple[int, str]) -> dict[str, Any]:
         "intent_seq": intent[0],
         "rowcount": rowcount if rowcount is None or rowcount >= 0 else None,
         "db.response.returned_rows": rows_returned,
-        "duration_us": None if duration_ms is None else round(duration_ms * 1000),
+        "duration_us": duration_us,
         "db.response.status_code": sqlstate,
         "error.type": error,
         "masking": masking,
@@ -97,10 +97,9 @@ def _outcome(entry: Entry, intents: Mapping[int, tuple[int, str]], need: bool) -
         fields = outcome_values(entry, intent)
         fields["ts"] = timestamp_ns(entry[1])
         return _from_fields(fields, False, True)
-    _, ns, _, rowcount, rows_returned, duration_ms, sqlstate, error, masking = entry
+    _, ns, _, rowcount, rows_returned, duration_us, sqlstate, error, masking = entry
     if rowcount is not None and rowcount < 0:
         rowcount = None
-    duration = "null" if duration_ms is None else encode_value(round(duration_ms * 1000))
     return (
         [
             '"kind":"outcome"',
@@ -109,7 +108,7 @@ def _outcome(entry: Entry, intents: Mapping[int, tuple[int, str]], need: bool) -
             '"intent_seq":' + encode_value(intent[0]),
             '"rowcount":' + encode_value(rowcount),
             '"db.response.returned_rows":' + encode_value(rows_returned),
-            '"duration_us":' + duration,
+            '"duration_us":' + encode_value(duration_us),
             '"db.response.status_code":' + encode_value(sqlstate),
             '"error.type":' + encode_value(error),
             '"masking":' + encode_value(masking),

@@ -9,7 +9,8 @@ already in canonical key order, split where ``hash`` belongs::
     left  = '{"chain":"…","db.query.text":' TEXT ',…,"facts":{…}'     # keys before "hash"
     right = '"identity":{…},"kind":"intent","prev":' PREV ',"seq":' SEQ … '"v":1}'
 
-so sealing a record is two joins, one SHA-256 and one concatenation:
+so sealing a record is one call of a generated function: two joins, one
+SHA-256 and one concatenation:
 ``hash = sha256(left + "," + right)``, ``line = left + ',"hash":"…",' + right``.
 The values filled in are encoded exactly as :func:`canonical.encode_value`
 does, so the bytes are those of ``canonical_json`` of the whole record
@@ -27,32 +28,49 @@ from collections.abc import Callable, Iterable, Sequence
 __all__ = ["Template"]
 
 _sha256 = hashlib.sha256
-_Build = Callable[[Sequence[str]], str]
+#: ``fill(*values)``: (hash, line) of a record from its encoded dynamic values.
+Fill = Callable[..., tuple[str, bytes]]
 
 
-def _builder(pieces: list[str | int]) -> _Build:
-    """A function joining constant text and ``values[i]`` for each int in ``pieces``.
-
-    Generated like ``dataclasses`` generates methods: the source holds only
-    value indexes and the names of the constants (bound as default arguments),
-    never any record text, and one ``str.join`` of a tuple is the fastest way
-    to build the record (a ``%`` format re-parses the whole template each time).
-    """
-    consts: dict[str, str] = {}
+def _join(pieces: list[str | int], consts: dict[str, str]) -> str:
+    """A Python expression joining constant text and the value ``v<i>`` for each int."""
     items = []
     for piece in pieces:
         if isinstance(piece, int):
-            items.append(f"v[{piece}]")
+            items.append(f"v{piece}")
         else:
             name = f"c{len(consts)}"
             consts[name] = piece
             items.append(name)
+    if len(items) == 1:
+        return items[0]
+    return f"''.join(({', '.join(items)},))"
+
+
+def _filler(left: list[str | int], right: list[str | int], count: int) -> Fill:
+    """One function that fills both halves, hashes the body and inserts the hash.
+
+    Generated like ``dataclasses`` generates methods: the source holds only
+    value indexes and the names of the constants (bound as default arguments),
+    never any record text. One call per record, one ``str.join`` of a tuple per
+    half (a ``%`` format re-parses the whole template each time).
+    """
+    consts: dict[str, str] = {}
+    left_expr = _join(left, consts)
+    right_expr = _join(right, consts)
+    args = "".join(f"v{i}, " for i in range(count))
     defaults = "".join(f", {name}={name}" for name in consts)
-    source = f"def build(v{defaults}):\n    return ''.join(({', '.join(items)},))\n"
-    namespace: dict[str, object] = dict(consts)
+    source = (
+        f"def fill({args}*, sha=sha{defaults}):\n"
+        f"    left = {left_expr}\n"
+        f"    right = {right_expr}\n"
+        "    digest = sha(f'{left},{right}'.encode()).hexdigest()\n"
+        '    return digest, f\'{left},"hash":"{digest}",{right}\'.encode()\n'
+    )
+    namespace: dict[str, object] = {**consts, "sha": _sha256}
     exec(source, namespace)  # indexes and names only, see the docstring
-    build: _Build = namespace["build"]  # type: ignore[assignment]
-    return build
+    fill: Fill = namespace["fill"]  # type: ignore[assignment]
+    return fill
 
 
 class Template:
@@ -60,10 +78,10 @@ class Template:
 
     ``static`` holds the constant members as fragments (``'"key":value'``);
     ``dynamic`` names the members filled in per record, in the order their
-    encoded values are passed to :meth:`seal`.
+    encoded values are passed to :meth:`seal` (or, one argument each, to :attr:`fill`).
     """
 
-    __slots__ = ("_left", "_right", "dynamic")
+    __slots__ = ("dynamic", "fill")
 
     def __init__(self, static: Iterable[str], dynamic: Sequence[str]) -> None:
         self.dynamic = tuple(dynamic)
@@ -75,18 +93,15 @@ class Template:
         left, right = items[:cut], items[cut + 1 :]
         if not left or not right:  # pragma: no cover - "chain" < "hash" < "v" always
             raise ValueError("a record template needs members on both sides of hash")
-        self._left = _builder(_pieces(left, "{", ""))
-        self._right = _builder(_pieces(right, "", "}"))
+        #: ``fill(*values)`` -> (hash, line); raises UnicodeEncodeError for a lone surrogate.
+        self.fill = _filler(_pieces(left, "{", ""), _pieces(right, "", "}"), len(self.dynamic))
 
     def seal(self, values: Sequence[str]) -> tuple[str, bytes]:
         """(hash, line) of the record with these encoded ``values`` (``dynamic`` order).
 
         Raises UnicodeEncodeError for a lone surrogate in a value.
         """
-        left = self._left(values)
-        right = self._right(values)
-        digest = _sha256(f"{left},{right}".encode()).hexdigest()
-        return digest, f'{left},"hash":"{digest}",{right}'.encode()
+        return self.fill(*values)
 
 
 def _pieces(items: list[tuple[str, int]], start: str, end: str) -> list[str | int]:

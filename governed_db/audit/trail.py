@@ -103,6 +103,7 @@ class AuditTrail:
         self._redact = settings.redact_literals
         self._params = settings.parameters
         self._prepared = PreparedCache()
+        self._wait = self._wait_for  # bound once: every queued intent's ref holds it
         self.spool: Spool | None = None
         self.forwarder: Forwarder | None = None
         if settings.path is not None:
@@ -270,14 +271,16 @@ class AuditTrail:
         the statement. With a writer thread the returned ref is filled in
         once the record is written; ``outcome()`` takes it at once.
         """
-        prepared, text, extra = self._parts(
-            statement, normalized, params, facts, decision, prepared
-        )
-        if self._rec.bg is None:
+        if prepared is None:
+            prepared = self._prepared.get(facts, decision)
+        text = normalized if self._redact else statement
+        extra = None if params is None else parameter_fields(params, self._params, self._param_key)
+        rec = self._rec
+        if rec.bg is None:
             ref = IntentRef(session.id, -1, "", self.chain.id)
-        else:
-            ref = IntentRef(session.id, -1, None, self.chain.id, wait=self._wait_for)
-        if not self._rec.put("intent", (session, prepared, text, extra, ref), critical=True):
+        else:  # sealed on the writer thread: reading its seq/hash before then waits for it
+            ref = IntentRef(session.id, -1, None, self.chain.id, wait=self._wait)
+        if not rec.put("intent", (session, prepared, text, extra, ref), critical=True):
             ref.resolve(-1, "")
         return ref
 
@@ -291,21 +294,24 @@ class AuditTrail:
         sqlstate: str | None = None,
         error: str | None = None,
         masking: Mapping[str, Any] | CanonicalJSON | None = None,
+        duration_us: int | None = None,
     ) -> None:
         """Record how a statement ended. Never raises for I/O (the statement already ran).
 
-        ``masking`` may be given pre-encoded (``canonical_text``) when it recurs.
+        The duration is given in ms (``duration_ms``) or whole µs (``duration_us``),
+        not both. ``masking`` may be given pre-encoded (``canonical_text``) when it recurs.
         """
-        values = (
-            ref,
-            rowcount,
-            rows_returned,
-            duration_ms,
-            sqlstate,
-            error,
-            masking if masking is None or type(masking) is CanonicalJSON else jsonable(masking),
+        if duration_ms is not None:
+            if duration_us is not None:
+                raise TypeError("give duration_ms or duration_us, not both")
+            duration_us = round(duration_ms * 1000)
+        if masking is not None and type(masking) is not CanonicalJSON:
+            masking = jsonable(masking)
+        self._rec.put(
+            "outcome",
+            (ref, rowcount, rows_returned, duration_us, sqlstate, error, masking),
+            critical=False,
         )
-        self._rec.put("outcome", values, critical=False)
 
     def masked(self, ref: IntentRef, counts: Sequence[Sequence[Any]]) -> None:
         """Record what masking did to one result of a statement: a ``masked`` record.

@@ -19,13 +19,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from governed_db.audit.canonical import encode_value, timestamp_ns
+from governed_db.audit.canonical import encode_value, quoted_timestamp_ns
 from governed_db.audit.chain import Chain, ChainState
 from governed_db.audit.entries import KIND_FRAGMENTS, REDACTED, Entry, render
 from governed_db.audit.records import SCHEMA_VERSION, AuditRecord, IntentRef
 from governed_db.audit.sinks import AuditSink
 from governed_db.audit.spool import Spool
-from governed_db.audit.templates import Template, outcome_template, statement_template
+from governed_db.audit.templates import Fill, Template, outcome_template, statement_template
 
 __all__ = ["SpoolWriter"]
 
@@ -58,9 +58,12 @@ class SpoolWriter:
         # Templates (see ``templates``) for unsigned intent/refused and outcome records.
         head = (f'"chain":"{chain.id}"', f'"v":{SCHEMA_VERSION}')
         self._head = head
-        self._outcome = outcome_template(head)
-        self._succeeded = outcome_template(head, succeeded=True)
+        self._outcome = outcome_template(head).fill
+        self._succeeded = outcome_template(head, succeeded=True).fill
         self._statements: dict[tuple[Any, ...], tuple[Any, Any, Template]] = {}
+        # the last statement template used (session, prepared, kind, fill): a run of
+        # one statement skips the lookup
+        self._last: tuple[Any, Any, str, Fill] = (None, None, "", self._outcome)
 
     # -- one record ----------------------------------------------------------
 
@@ -251,6 +254,29 @@ class SpoolWriter:
     def _seal_statement(self, entry: Entry, seq: int, prev: str) -> tuple[str, bytes] | None:
         """An unsigned intent/refused record from its statement plan's template (None: can't)."""
         kind, ns, session, prepared, text, extra, _ = entry
+        last = self._last
+        if last[0] is session and last[1] is prepared and last[2] == kind and not extra:
+            fill = last[3]
+        else:
+            found = self._statement_fill(kind, session, prepared, extra)
+            if found is None:
+                return None
+            fill = found
+        if extra:
+            return fill(
+                encode_value(text),
+                quoted_timestamp_ns(ns),
+                str(seq),
+                f'"{prev}"',
+                *[encode_value(v) for v in extra.values()],
+            )
+        sealed: tuple[str, bytes] = fill(
+            encode_value(text), quoted_timestamp_ns(ns), str(seq), f'"{prev}"'
+        )
+        return sealed
+
+    def _statement_fill(self, kind: str, session: Any, prepared: Any, extra: Any) -> Fill | None:
+        """The template of this session's records of this statement plan (None: can't)."""
         key = (id(session), id(prepared), kind, tuple(extra) if extra else ())
         found = self._statements.get(key)
         if found is None or found[0] is not session or found[1] is not prepared:
@@ -263,10 +289,10 @@ class SpoolWriter:
                 self._statements.clear()
             template = statement_template(self._head, static, key[3])
             found = self._statements[key] = (session, prepared, template)
-        values = [encode_value(text), f'"{timestamp_ns(ns)}"', str(seq), f'"{prev}"']
-        if extra:
-            values.extend(encode_value(v) for v in extra.values())
-        return found[2].seal(values)
+        fill = found[2].fill
+        if not extra:
+            self._last = (session, prepared, kind, fill)
+        return fill
 
     def _seal_outcome(self, entry: Entry, seq: int, prev: str) -> tuple[str, bytes]:
         """An unsigned outcome record from the chain's outcome template.
@@ -274,28 +300,38 @@ class SpoolWriter:
         A statement that succeeded (no SQLSTATE, no error) uses a template with
         those two members constant: the common case fills ten slots, not twelve.
         """
-        _, ns, ref, rowcount, rows_returned, duration_ms, sqlstate, error, masking = entry
+        _, ns, ref, rowcount, rows_returned, duration_us, sqlstate, error, masking = entry
         intent = self._intents.get(id(ref))
         if intent is None:
             intent = (ref._seq, ref._hash or "")
-        common = (
-            encode_value(ref.session_id),
+        session_id = ref.session_id
+        if sqlstate is None and error is None:
+            return self._succeeded(
+                encode_value(session_id),
+                f'"{intent[1]}"',
+                str(intent[0]),
+                "null" if rowcount is None or rowcount < 0 else str(rowcount),
+                "null" if rows_returned is None else encode_value(rows_returned),
+                "null" if duration_us is None else str(duration_us),
+                "null" if masking is None else encode_value(masking),
+                quoted_timestamp_ns(ns),
+                str(seq),
+                f'"{prev}"',
+            )
+        return self._outcome(
+            encode_value(session_id),
             f'"{intent[1]}"',
             str(intent[0]),
             "null" if rowcount is None or rowcount < 0 else str(rowcount),
             "null" if rows_returned is None else encode_value(rows_returned),
-            "null" if duration_ms is None else str(round(duration_ms * 1000)),
+            "null" if duration_us is None else str(duration_us),
             "null" if masking is None else encode_value(masking),
-            f'"{timestamp_ns(ns)}"',
+            quoted_timestamp_ns(ns),
             str(seq),
             f'"{prev}"',
+            "null" if sqlstate is None else encode_value(sqlstate),
+            "null" if error is None else encode_value(error),
         )
-        if sqlstate is None and error is None:
-            return self._succeeded.seal(common)
-        return self._outcome.seal(
-            (*common, "null" if sqlstate is None else encode_value(sqlstate),
-             "null" if error is None else encode_value(error))
-        )  # fmt: skip
 
     def _emit(self, lines: Sequence[bytes], *, strict: bool) -> None:
         if not self.sinks:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from governed_db.sql import Facts
 __all__ = ["AuditBridge", "AuditOff", "decision_fields", "facts_fields"]
 
 log = logging.getLogger("governed_db.audit")
+_perf_counter_ns = time.perf_counter_ns
 
 
 def facts_fields(facts: Facts) -> dict[str, Any]:
@@ -205,15 +207,17 @@ class AuditBridge:
         rows_returned: int | None,
     ) -> None:
         """How the statement ended (never raises for I/O: it already ran)."""
-        outcome = ticket.outcome(rowcount, error)
+        # timed from admission, in whole µs (rounded), as Ticket.outcome() would
+        duration_us = (_perf_counter_ns() - ticket.started_ns + 500) // 1000
+        plan = ticket.mask_plan
         self.trail.outcome(
             ticket.ref,
             rowcount=rowcount if rowcount >= 0 else None,
             rows_returned=rows_returned,
-            duration_ms=outcome.duration_ns / 1e6,
+            duration_us=duration_us,
             sqlstate=getattr(error, "sqlstate", None) if error is not None else None,
             error=type(error).__name__ if error is not None else None,
-            masking=self._masking_for(ticket.mask_plan),
+            masking=None if plan is None else self._masking_for(plan),
         )
 
     def masked(self, ticket: Ticket, counts: Sequence[MaskCount]) -> None:
