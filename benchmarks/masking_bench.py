@@ -22,6 +22,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from benchmarks.report import Measurement
@@ -186,6 +187,36 @@ def measurements(quick: bool = False) -> list[Measurement]:
     )
     out.extend(_bytea(plain, rules, repeat))
     out.extend(_engines(plain, repeat))
+    out.extend(_methods(n, repeat))
+    return out
+
+
+def _methods(n: int, repeat: int) -> list[Measurement]:
+    """Each built-in method over a whole column (``many``), on the values it is made for."""
+    from governed_db.masking import MaskingKey, bind
+    from governed_db.masking.methods import many
+
+    key = MaskingKey(b"k" * 32, "bench")
+    emails = [f"user{i}@example.com" for i in range(n)]
+    cards = [f"4{i:015d}" for i in range(n)]
+    nulls = [None if i % 10 == 0 else e for i, e in enumerate(emails)]
+    cases: list[tuple[str, str, dict[str, Any], list[Any]]] = [
+        ("email", "emails", {}, emails),
+        ("email", "emails, 1 in 10 NULL", {}, nulls),
+        ("last4", "16-digit cards", {}, cards),
+        ("last4", "15- and 16-digit cards", {}, [c[i % 2 :] for i, c in enumerate(cards)]),
+        ("partial", "SSNs 123-45-6789 (keep_last 4)", {"keep_first": 0, "keep_last": 4},
+         [f"{i % 900 + 100:03d}-{i % 90 + 10:02d}-{i % 9000 + 1000:04d}" for i in range(n)]),
+        ("partial", "emails (keep 1 and 1)", {}, emails),
+        ("redact", "emails", {}, emails),
+        ("null", "emails", {}, emails),
+        ("hash", "emails", {}, emails),
+    ]  # fmt: skip
+    out = []
+    for name, what, options, values in cases:
+        fn = many(bind(name, category="email", options=options, key_source=lambda: key))
+        s = _best(partial(fn, values), repeat)
+        out.append(_per_value(f"method {name} over a column ({what})", s, len(values)))
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+from collections import UserString
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -67,6 +68,7 @@ _scalars = st.one_of(
     st.uuids(),
     st.binary(max_size=12),
     st.builds(Text, _emailish),
+    st.builds(UserString, _emailish),  # has str's methods, is no str
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
     st.lists(st.integers(), max_size=2),
 )
@@ -152,6 +154,7 @@ def test_hash_is_hmac_sha256(data: bytes, key: bytes) -> None:
         [f"user{i}@example.com" for i in range(300)],
         ["a@b", "@b", "@", "", "ab", "abc", "abcd", "a@b@c", "@@x", "x@@", "\ud800@\ud800"],
         [Text("user@example.com"), Text("nobody"), Text("")],
+        [UserString("user@example.com"), "user@example.com", UserString("1234567890")],
         ["123-45-6789"] * 50,
         ["ab\ncd\nef"] * 5,
         [dt.date(2024, 1, 2), Decimal("12345678.90"), UUID(int=7), 10**20, -5, 3.25, True],

@@ -56,7 +56,6 @@ def _failed(col: ColumnPlan, exc: Exception) -> MaskingError:
 #: a chunk's new rows come from the free list its old rows went to (no more than
 #: its 2000 tuples of a size).
 _CHUNK = 1024
-_NONES = [None] * _CHUNK
 
 
 class RowMasker:
@@ -179,10 +178,10 @@ class RowMasker:
     def _apply_chunk(self, out: list[Any], start: int, end: int, scanned: list[ColumnPlan]) -> None:
         """Mask ``out[start:end]`` in place, a column at a time.
 
-        The rows of the chunk are read out column by column, then dropped (freed,
-        unless someone else holds them), then made anew in one pass (``zip``): the
-        new tuples come from the free list the old ones went to, so a large fetch
-        doesn't set off the cyclic garbage collector over and over.
+        The chunk's new rows replace its old ones, which are freed (unless someone
+        else holds them): the next chunk's new tuples come from the free list they
+        went to, so a large fetch doesn't set off the cyclic garbage collector over
+        and over (it would walk every young object, the masked columns included).
         """
         rows = out[start:end]
         n = len(rows)
@@ -215,13 +214,11 @@ class RowMasker:
             for r, f in found.items():
                 patches.setdefault(start + r, {})[i] = f.value
                 self._found(col, f)
-        if replaced:
+        if replaced:  # the chunk's rows made anew in one pass
             columns = [
-                replaced[i] if i in replaced else list(map(itemgetter(i), rows))
+                replaced[i] if i in replaced else map(itemgetter(i), rows)
                 for i in range(len(rows[0]))
             ]
-            out[start:end] = _NONES[:n]
-            del rows
             out[start:end] = zip(*columns, strict=True)
         for r, fix in patches.items():
             row = list(out[r])

@@ -242,12 +242,17 @@ def _email_method(token: str) -> MaskFn:
                 return value[0] + "***" + value[at:]
         return slow(value)
 
-    def many(values: list[Any]) -> list[Any]:
-        # the common case inline (a str with "@" past its first character), else ``slow``
-        return [
-            f"{v[0]}***{v[at:]}" if type(v) is str and (at := v.rfind("@")) > 0 else slow(v)
-            for v in values
-        ]
+    def many(values: list[Any], rpartition: Any = str.rpartition) -> list[Any]:
+        # The common case inline: a str with "@" past its first character (the part
+        # before the last "@" is not empty). ``str.rpartition`` itself raises TypeError
+        # for anything but a str: then value by value.
+        try:
+            return [
+                f"{v[0]}***@{p[2]}" if v is not None and (p := rpartition(v, "@"))[0] else slow(v)
+                for v in values
+            ]
+        except TypeError:
+            return [mask(v) for v in values]
 
     return _with_many(mask, many)
 
