@@ -61,7 +61,8 @@ _CHUNK = 1024
 class RowMasker:
     """Masks the rows of one result according to a :class:`MaskPlan`."""
 
-    __slots__ = ("_apply", "_counts", "groups", "mask_columns", "mask_counts", "memory", "plan")
+    __slots__ = ("_apply", "_counts", "_scanned", "groups", "mask_columns", "mask_counts",
+                 "memory", "plan")  # fmt: skip
 
     def __init__(self, plan: MaskPlan, memory: MaskedValues | None = None) -> None:
         self.plan = plan
@@ -73,6 +74,7 @@ class RowMasker:
         self._apply: RowMaker | None = None
         #: Scanned columns by scanner: ``(scanner, columns, all plain text)``.
         self.groups = plan.groups
+        self._scanned = [c for g in plan.groups for c in g[1]]
 
     # --- counting and remembering ------------------------------------------------------------
 
@@ -170,12 +172,11 @@ class RowMasker:
         out = rows if owned and type(rows) is list else list(map(tuple, rows))
         if not out or not (self.mask_columns or self.groups):
             return out
-        scanned = [c for g in self.groups for c in g[1]]
         for start in range(0, len(out), _CHUNK):
-            self._apply_chunk(out, start, start + _CHUNK, scanned)
+            self._apply_chunk(out, start, start + _CHUNK)
         return out
 
-    def _apply_chunk(self, out: list[Any], start: int, end: int, scanned: list[ColumnPlan]) -> None:
+    def _apply_chunk(self, out: list[Any], start: int, end: int) -> None:
         """Mask ``out[start:end]`` in place, a column at a time.
 
         The chunk's new rows replace its old ones, which are freed (unless someone
@@ -183,7 +184,7 @@ class RowMasker:
         went to, so a large fetch doesn't set off the cyclic garbage collector over
         and over (it would walk every young object, the masked columns included).
         """
-        rows = out[start:end]
+        rows = out if start == 0 and end >= len(out) else out[start:end]
         n = len(rows)
         replaced: dict[int, list[Any]] = {}
         for col in self.mask_columns:
@@ -200,7 +201,7 @@ class RowMasker:
                 if self.memory is not None:
                     self.memory.update(new)
         patches: dict[int, dict[int, Any]] = {}
-        for col in scanned:
+        for col in self._scanned:
             i = col.index
             values = list(map(itemgetter(i), rows))
             scanner = col.scanner
