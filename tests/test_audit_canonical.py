@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from governed_db.audit import MemorySink, Signer, canonical_json, record_hash
 from governed_db.audit.canonical import CanonicalJSON, canonical_text, jsonable
 from governed_db.audit.chain import Chain
-from governed_db.audit.records import AuditSession, IntentRef, prepare
+from governed_db.audit.records import AuditSession, IntentRef, masked_counts, prepare
 from governed_db.audit.writer import SpoolWriter
 
 
@@ -130,6 +130,16 @@ def _check(line: bytes) -> dict[str, object]:
     error=st.none() | st.text(),
     sqlstate=st.none() | st.sampled_from(["23505", "42501", "57014"]),
     masking=st.none() | st.dictionaries(st.text(), _VALUE, max_size=3),
+    counts=st.lists(
+        st.tuples(
+            st.text(),
+            st.none() | st.text(),
+            st.text(),
+            st.text(),
+            _SAFE_INT.filter(lambda n: n >= 0),
+        ),
+        max_size=4,
+    ),
 )
 def test_template_records_are_the_documented_bytes(
     text: str,
@@ -144,6 +154,7 @@ def test_template_records_are_the_documented_bytes(
     error: str | None,
     sqlstate: str | None,
     masking: dict[str, object] | None,
+    counts: list[tuple[str, str | None, str, str, int]],
 ) -> None:
     writer, sink = _writer()
     session = AuditSession("s1", {"identity": identity, "deployment.environment.name": environment})
@@ -155,9 +166,17 @@ def test_template_records_are_the_documented_bytes(
         ("refused", 1_700_000_000_123_456_790, session, plan, text, None, None),
         ("outcome", 1_700_000_000_223_456_789, ref, rowcount, rows, duration, sqlstate, error,
          None if masking is None else jsonable(masking)),
+        ("masked", 1_700_000_000_323_456_789, ref, masked_counts(counts)),
     ]  # fmt: skip
     writer.append_many(entries)
-    intent, refused, outcome = (_check(line) for line in sink.lines)
+    intent, refused, outcome, masked = (_check(line) for line in sink.lines)
+    assert masked["intent"] == intent["hash"]
+    assert masked["intent_seq"] == 0
+    assert masked["counts"] == [
+        {"column": _text(c), "source": "computed" if s is None else _text(s), "rule": _text(r),
+         "method": _text(m), "values": n}
+        for c, s, r, m, n in counts
+    ]  # fmt: skip
     assert intent["db.query.text"] == refused["db.query.text"] == _text(text)
     assert intent["identity"] == jsonable(identity)
     assert intent.get("parameters_hmac") == (None if extra is None else _text(hmac_value or ""))
@@ -188,12 +207,16 @@ def test_templates_are_used_and_match_the_reference_path() -> None:
     make = lambda ref: [  # noqa: E731
         ("intent", 10**18, session, plan, 'select "x"', None, ref),
         ("outcome", 10**18 + 5000, ref, 1, 1, 500, None, None, {"columns": [{"n": 1}]}),
+        ("masked", 10**18 + 6000, ref, (("e\n", "public.t.e", "r", "email", 3),)),
+        ("masked", 10**18 + 7000, ref, (("e\n", None, "r", "email", 3),)),
     ]
     fast.append_many(make(ref1))
     slow._seal_statement = lambda *a: None  # type: ignore[method-assign]
+    slow._seal_masked = _no_template  # type: ignore[method-assign]
     for entry in make(ref2):  # the reference path, one record at a time
         slow.append(entry)
     assert fast._statements, "the intent went through a template"
+    assert len(fast._counts) == 2, "the masked records went through theirs"
     assert fast_sink.lines == slow_sink.lines
 
 

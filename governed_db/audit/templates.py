@@ -148,6 +148,15 @@ OUTCOME_DYNAMIC = (
 #: ... and, for a statement that failed, these two after them.
 OUTCOME_ERROR = ("db.response.status_code", "error.type")
 
+#: The members of a masked record that change, in the order ``seal`` takes them.
+MASKED_DYNAMIC = ("session.id", "intent", "intent_seq", "counts", "ts", "seq", "prev")
+
+
+def masked_template(head: Sequence[str]) -> Template:
+    """The template of the masked records of one chain (``head``: its chain and v)."""
+    return Template([*head, '"kind":"masked"'], MASKED_DYNAMIC)
+
+
 #: The members of an intent/refused record that change (then any extra ones).
 STATEMENT_DYNAMIC = ("db.query.text", "ts", "seq", "prev")
 

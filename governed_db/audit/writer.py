@@ -6,7 +6,7 @@ and trails without a spool), or by the trail's background writer thread
 ``append_many`` seals a run of records, writes them with one ``os.write`` and,
 if that fails, undoes the run and retries record by record so that whatever
 can be written is, and the chain stays linear: a lost record never takes a seq.
-Unsigned intent, refused and outcome records are sealed from templates
+Unsigned intent, refused, outcome and masked records are sealed from templates
 (``templates``); everything else, and any record holding a lone surrogate, by
 ``entries.render`` + ``Chain`` (the same bytes, see tests/test_audit_canonical.py).
 """
@@ -22,10 +22,16 @@ from typing import Any
 from governed_db.audit.canonical import encode_value, quoted_timestamp_ns
 from governed_db.audit.chain import Chain, ChainState
 from governed_db.audit.entries import KIND_FRAGMENTS, REDACTED, Entry, render
-from governed_db.audit.records import SCHEMA_VERSION, AuditRecord, IntentRef
+from governed_db.audit.records import SCHEMA_VERSION, AuditRecord, IntentRef, masked_fields
 from governed_db.audit.sinks import AuditSink
 from governed_db.audit.spool import Spool
-from governed_db.audit.templates import Fill, Template, outcome_template, statement_template
+from governed_db.audit.templates import (
+    Fill,
+    Template,
+    masked_template,
+    outcome_template,
+    statement_template,
+)
 
 __all__ = ["SpoolWriter"]
 
@@ -60,6 +66,8 @@ class SpoolWriter:
         self._head = head
         self._outcome = outcome_template(head).fill
         self._succeeded = outcome_template(head, succeeded=True).fill
+        self._masked = masked_template(head).fill
+        self._counts: dict[tuple[Any, ...], str] = {}  # masked counts -> their encoding
         self._statements: dict[tuple[Any, ...], tuple[Any, Any, Template]] = {}
         # the last statement template used (session, prepared, kind, fill): a run of
         # one statement skips the lookup
@@ -147,6 +155,8 @@ class SpoolWriter:
                         sealed = seal_outcome(entry, seq + 1, prev)
                     elif kind in {"intent", "refused"}:
                         sealed = seal_statement(entry, seq + 1, prev)
+                    elif kind == "masked":
+                        sealed = self._seal_masked(entry, seq + 1, prev)
             except UnicodeEncodeError:  # a lone surrogate: the reference path replaces it
                 sealed = None
             if sealed is None:
@@ -231,6 +241,8 @@ class SpoolWriter:
                 seq, prev = chain.last_seq + 1, chain.last_hash
                 if kind == "outcome":
                     return (seq, *self._seal_outcome(entry, seq, prev), False)
+                if kind == "masked":
+                    return (seq, *self._seal_masked(entry, seq, prev), False)
                 if kind in {"intent", "refused"}:
                     sealed = self._seal_statement(entry, seq, prev)
                     if sealed is not None:
@@ -331,6 +343,31 @@ class SpoolWriter:
             f'"{prev}"',
             "null" if sqlstate is None else encode_value(sqlstate),
             "null" if error is None else encode_value(error),
+        )
+
+    def _seal_masked(self, entry: Entry, seq: int, prev: str) -> tuple[str, bytes]:
+        """An unsigned masked record from the chain's masked template.
+
+        The ``counts`` member is encoded once per distinct list of counts (a
+        statement run again usually masks as many values as before).
+        """
+        _, ns, ref, counts = entry
+        intent = self._intents.get(id(ref))
+        if intent is None:
+            intent = (ref._seq, ref._hash or "")
+        encoded = self._counts.get(counts)
+        if encoded is None:
+            if len(self._counts) >= 4096:
+                self._counts.clear()
+            encoded = self._counts[counts] = encode_value(masked_fields(counts))
+        return self._masked(
+            encode_value(ref.session_id),
+            f'"{intent[1]}"',
+            str(intent[0]),
+            encoded,
+            quoted_timestamp_ns(ns),
+            str(seq),
+            f'"{prev}"',
         )
 
     def _emit(self, lines: Sequence[bytes], *, strict: bool) -> None:
