@@ -68,6 +68,7 @@ class SpoolWriter:
         self._succeeded = outcome_template(head, succeeded=True).fill
         self._masked = masked_template(head).fill
         self._counts: dict[tuple[Any, ...], str] = {}  # masked counts -> their encoding
+        self._sid: tuple[Any, str] = (None, "null")  # the last outcome's session id, encoded
         self._statements: dict[tuple[Any, ...], tuple[Any, Any, Template]] = {}
         # the last statement template used (session, prepared, kind, fill): a run of
         # one statement skips the lookup
@@ -176,9 +177,11 @@ class SpoolWriter:
             elif unsigned is None:
                 unsigned = seq
                 chain.unsigned_since = time.monotonic()
-            if kind == "intent" and entry[6] is not None:
-                intents[id(entry[6])] = (seq, digest)
-                refs.append(entry[6])
+            if kind == "intent":
+                ref = entry[6]
+                if ref is not None:
+                    intents[id(ref)] = (seq, digest)
+                    refs.append(ref)
             run_entries.append(entry)
             lines.append(line)
             size += len(line) + 1
@@ -211,7 +214,7 @@ class SpoolWriter:
             return
         self.written += len(lines)
         for ref in refs:
-            ref.resolve(*intents[id(ref)])
+            ref._seq, ref._hash = intents[id(ref)]  # IntentRef.resolve, inlined
         intents.clear()
         self._emit(lines, strict=False)
 
@@ -317,13 +320,16 @@ class SpoolWriter:
         if intent is None:
             intent = (ref._seq, ref._hash or "")
         session_id = ref.session_id
+        sid = self._sid
+        if sid[0] is not session_id:  # runs of one session's statements encode it once
+            sid = self._sid = (session_id, encode_value(session_id))
         if sqlstate is None and error is None:
             return self._succeeded(
-                encode_value(session_id),
+                sid[1],
                 f'"{intent[1]}"',
                 str(intent[0]),
                 "null" if rowcount is None or rowcount < 0 else str(rowcount),
-                "null" if rows_returned is None else encode_value(rows_returned),
+                str(rows_returned) if type(rows_returned) is int else encode_value(rows_returned),
                 "null" if duration_us is None else str(duration_us),
                 "null" if masking is None else encode_value(masking),
                 quoted_timestamp_ns(ns),
