@@ -94,6 +94,11 @@ def _valid_phone(candidate: str, region: str | None) -> bool:
     return bool(phonenumbers.is_valid_number(number))
 
 
+def _covered(spans: list[Span], start: int, end: int) -> bool:
+    """True if ``start:end`` lies inside one of ``spans``."""
+    return any(s <= start and end <= e for s, e in spans)
+
+
 def _shrink(candidate: str) -> list[str]:
     """The candidate, then without a digit glued on the right, then without its last
     separated group(s): greedy matches overreach."""
@@ -134,15 +139,19 @@ class PhoneDetector(Detector):
                 if _valid_phone(cand, None):
                     spans.append((m.start(), m.start() + len(cand)))
                     break
+        # A national match inside a number already found (``+1 415-555-2671`` holds
+        # ``415-555-2671``) would mask nothing more: it is not validated again.
         if "US" in self.regions or "CA" in self.regions:
             for m in _NANP.finditer(text):
                 check_deadline(deadline)
-                if _valid_phone(m.group(), "US"):
+                if not _covered(spans, *m.span()) and _valid_phone(m.group(), "US"):
                     spans.append(m.span())
         others = [r for r in self.regions if r not in ("US", "CA")]
         if others:
             for m in _NATIONAL.finditer(text):
                 check_deadline(deadline)
+                if _covered(spans, *m.span()):
+                    continue
                 for cand in _shrink(m.group()):
                     if sum(c.isdigit() for c in cand) >= 9 and any(
                         _valid_phone(cand, r) for r in others
