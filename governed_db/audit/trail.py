@@ -274,7 +274,11 @@ class AuditTrail:
         if prepared is None:
             prepared = self._prepared.get(facts, decision)
         text = normalized if self._redact else statement
-        extra = None if params is None else parameter_fields(params, self._params, self._param_key)
+        extra = (
+            None
+            if params is None or self._params == "off"
+            else parameter_fields(params, self._params, self._param_key)
+        )
         rec = self._rec
         if rec.bg is None:
             ref = IntentRef(session.id, -1, "", self.chain.id)

@@ -150,6 +150,24 @@ class AuditBridge:
         approval_id: str | None = None,
     ) -> IntentRef:
         """Write-ahead record; raises AuditError when fail_closed and it is not durable."""
+        # The common case inline (a plan seen before, the session's own identity, no
+        # approval, parameters sent apart): what _statement does, without its calls.
+        found = self._fields.get((id(facts), id(decision)))
+        if (
+            found is not None
+            and found[0] is facts
+            and found[1] is decision
+            and approval_id is None
+            and identity is session.identity
+            and type(params) is not ClientMerged
+        ):
+            return self.trail.intent(
+                session.audit,
+                found[3] if found[4] else query,  # role statements can carry passwords
+                normalized=found[3],
+                params=params,
+                prepared=found[2],
+            )
         ref: IntentRef = self._statement(
             self.trail.intent, session, identity, query, params, facts, decision, approval_id
         )
