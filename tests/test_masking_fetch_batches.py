@@ -75,3 +75,52 @@ async def test_async_iteration_and_fetchone(dsn: str) -> None:
         rest = [row async for row in cur]
     assert _check(first) == 1
     assert [_check(r) for r in rest] == list(range(2, ROWS + 1))
+
+
+def _ids(row: object) -> int:
+    if isinstance(row, dict):
+        return int(row["id"])
+    assert isinstance(row, tuple)
+    return int(row[0])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_open_iterator_follows_every_move_like_psycopg(dsn: str, seed: int) -> None:
+    """Moves between steps of one live iterator give psycopg's rows, in psycopg's order."""
+    import random
+
+    query = "select id, email from contacts order by id"
+    steps = random.Random(seed)
+    plan = [
+        steps.choice(["next", "next", "next", "one", "many", "scroll", "back"]) for _ in range(400)
+    ]
+    sizes = [steps.randint(1, 300) for _ in plan]
+
+    def run(conn: psycopg.Connection) -> list[object]:
+        cur = conn.execute(query)
+        it = iter(cur)
+        out: list[object] = []
+        for op, size in zip(plan, sizes, strict=True):
+            try:
+                if op == "next":
+                    out.append(_ids(next(it)))
+                elif op == "one":
+                    row = cur.fetchone()
+                    out.append(None if row is None else _ids(row))
+                elif op == "many":
+                    out.append([_ids(r) for r in cur.fetchmany(size % 40 + 1)])
+                elif op == "scroll":
+                    cur.scroll(size, mode="absolute")
+                    out.append(("at", cur.rownumber))
+                else:
+                    cur.scroll(-min(cur.rownumber or 0, size % 50))
+                    out.append(("at", cur.rownumber))
+            except StopIteration:
+                out.append("stop")
+                it = iter(cur)
+            except IndexError:
+                out.append("index")
+        return out
+
+    with psycopg.connect(dsn) as raw, governed_db.connect(dsn) as conn:
+        assert run(conn) == run(raw)

@@ -21,6 +21,7 @@ from contextlib import (
     contextmanager,
     nullcontext,
 )
+from itertools import islice
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import psycopg
@@ -113,13 +114,27 @@ class GovernedCursorBase(WireChecked):
 
     def _gov_next_masked(self, res: Any) -> Any:
         """The next row, masked in batches of ``_BATCH`` rows (``_END`` after the last)."""
+        ahead = self._gov_ahead(res)
+        if ahead is None:
+            return _END
+        rows, k = ahead
+        self._pos += 1
+        return rows[k]
+
+    def _gov_ahead(self, res: Any) -> tuple[list[Any], int] | None:
+        """``(rows, k)``: masked rows whose ``k``-th is at the cursor's position (None at the end).
+
+        Rows are masked ``_BATCH`` at a time (a batch already covering the
+        position is reused, so no row is masked, or counted, twice); with
+        fewer than ``_BATCH_FROM`` left, one row by the generated row maker.
+        The position is not moved.
+        """
         pos = self._pos
         left = res.ntuples - pos
         if left <= 0:
-            return _END
+            return None
         if left < _BATCH_FROM:  # a few rows: the generated row maker, one at a time
-            self._pos = pos + 1
-            return self._tx.load_row(pos, self._make_row)  # type: ignore[attr-defined]
+            return [self._tx.load_row(pos, self._make_row)], 0  # type: ignore[attr-defined]
         bulk = self._gov_bulk
         batch = self._gov_batch
         if (
@@ -130,8 +145,22 @@ class GovernedCursorBase(WireChecked):
         ):
             batch = (bulk, res, pos, self._gov_mask_range(pos, min(pos + _BATCH, res.ntuples)))
             self._gov_batch = batch
-        self._pos = pos + 1
-        return batch[3][pos - batch[2]]
+        return batch[3], pos - batch[2]
+
+    def _gov_yield_from(self, res: Any, rows: list[Any], k: int) -> Iterator[Any]:
+        """Rows ``k``... of a masked batch, one per step, while nothing else moves the cursor.
+
+        A ``fetchone``/``scroll``/``execute`` or a row-factory change between two
+        steps stops it; the caller then decides again from the new position.
+        """
+        bulk = self._gov_bulk
+        pos = self._pos
+        for row in islice(rows, k, None):
+            if self._pos != pos or self._gov_bulk is not bulk or self.pgresult is not res:
+                return
+            pos += 1
+            self._pos = pos
+            yield row
 
     _conn: Any
     _pgconn: Any
@@ -540,12 +569,14 @@ class GovernedCursorMixin(GovernedCursorBase):
                     row = super().__next__()  # type: ignore[misc]
                 except StopIteration:
                     return
-            else:
-                self._fetch_pipeline()  # type: ignore[attr-defined]
-                row = self._gov_next_masked(self._check_result_for_fetch())  # type: ignore[attr-defined]
-                if row is _END:
-                    return
-            yield row
+                yield row
+                continue
+            self._fetch_pipeline()  # type: ignore[attr-defined]
+            res = self._check_result_for_fetch()  # type: ignore[attr-defined]
+            ahead = self._gov_ahead(res)
+            if ahead is None:
+                return
+            yield from self._gov_yield_from(res, *ahead)
 
     def fetchall(self) -> list[Any]:
         """psycopg's ``fetchall``; a result that needs masking is masked in one pass."""

@@ -124,12 +124,15 @@ class AsyncGovernedCursorMixin(GovernedCursorBase):
                     row = await super().__anext__()  # type: ignore[misc]
                 except StopAsyncIteration:
                     return
-            else:
-                await self._fetch_pipeline()  # type: ignore[attr-defined]
-                row = self._gov_next_masked(self._check_result_for_fetch())  # type: ignore[attr-defined]
-                if row is _END:
-                    return
-            yield row
+                yield row
+                continue
+            await self._fetch_pipeline()  # type: ignore[attr-defined]
+            res = self._check_result_for_fetch()  # type: ignore[attr-defined]
+            ahead = self._gov_ahead(res)
+            if ahead is None:
+                return
+            for row in self._gov_yield_from(res, *ahead):
+                yield row
 
     async def fetchall(self) -> list[Any]:
         """psycopg's ``fetchall``; a result that needs masking is masked in one pass."""
