@@ -114,11 +114,16 @@ class GovernedCursorBase(WireChecked):
 
     def _gov_next_masked(self, res: Any) -> Any:
         """The next row, masked in batches of ``_BATCH`` rows (``_END`` after the last)."""
+        pos = self._pos
+        left = res.ntuples - pos
+        if 0 < left < _BATCH_FROM:  # a few rows: the generated row maker, one at a time
+            self._pos = pos + 1
+            return self._tx.load_row(pos, self._make_row)  # type: ignore[attr-defined]
         ahead = self._gov_ahead(res)
         if ahead is None:
             return _END
         rows, k = ahead
-        self._pos += 1
+        self._pos = pos + 1
         return rows[k]
 
     def _gov_ahead(self, res: Any) -> tuple[list[Any], int] | None:
