@@ -97,6 +97,46 @@ def test_counts_per_column_rule_and_method() -> None:
     assert all(c.source != "hunter2" for c in masker.counts())
 
 
+def _as_dict(counts: Any) -> dict[tuple[str, str, str], int]:
+    return {(c.column, c.rule_id, c.method): c.values for c in counts}
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        ["plain"],  # the row maker, no detector firing: only per-column counters move
+        ["plain", "plain"],
+        ["row"],  # the row maker with detector hits
+        ["rows"],  # the bulk path alone
+        ["row", "rows", "row"],
+        ["rows", "row", "apply"],
+        [],  # nothing since the mark
+    ],
+)
+def test_counts_since_a_mark_are_the_difference(steps: list[str]) -> None:
+    plan = baseline().plan(COLS)
+    masker = plan.start()
+    maker = masker.wrap(tuple)
+    masker.apply_rows([ROW])  # before the mark: never in what follows
+    maker(list(ROW))
+    before = _as_dict(masker.counts())
+    mark = masker.mark()
+    for step in steps:
+        if step == "plain":
+            maker([3, "ann@example.org", "4111111111111111", "tok", "nothing here", None])
+        elif step == "row":
+            maker(list(ROW))
+        elif step == "rows":
+            masker.apply_rows([ROW, (2, None, None, None, "nothing", None)])
+        else:
+            masker.apply(ROW)
+    since = _as_dict(masker.counts(mark))
+    total = _as_dict(masker.counts())
+    expected = {k: n - before.get(k, 0) for k, n in total.items() if n != before.get(k, 0)}
+    assert since == expected
+    assert [c.values for c in masker.counts(mark)] == [since[k] for k in since]  # no zeros
+
+
 def test_untouched_plan_returns_the_row_maker_itself() -> None:
     plan = baseline().plan([ColumnIdentity("id", "public.t.id", 23), ColumnIdentity("n", None, 20)])
     assert not plan.needs_masking

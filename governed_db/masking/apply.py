@@ -95,6 +95,13 @@ class RowMasker:
 
     def counts(self, since: CountMark | None = None) -> list[MaskCount]:
         """What was masked so far (or since ``since``), per (column, rule, method)."""
+        if since is not None and since[1] == self._counts:
+            # only the row maker's counters moved (or nothing): no merging, already in order
+            return [
+                MaskCount(c.column.name, c.column.source, c.rule_id or "", c.method or "", n - b)
+                for c, n, b in zip(self.mask_columns, self.mask_counts, since[0], strict=True)
+                if n != b
+            ]
         totals = dict(self._counts)
         for col, n in zip(self.mask_columns, self.mask_counts, strict=True):
             if n:
