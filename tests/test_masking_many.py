@@ -181,3 +181,20 @@ def test_custom_method_many_skips_none() -> None:
         assert None not in seen
     finally:
         unregister("upper_many")
+
+
+@pytest.mark.parametrize("column", [[], [None, None], [None, "a"], ["a"]])
+def test_hash_loads_the_key_only_for_a_value(column: list[Any]) -> None:
+    """Value by value, a column of NULLs never asks for the key: nor does the column path."""
+
+    def no_key() -> MaskingKey:
+        raise LookupError("no masking key")
+
+    mask = bind("hash", key_source=no_key)
+    if any(v is not None for v in column):
+        with pytest.raises(LookupError):
+            [mask(v) for v in column]
+        with pytest.raises(LookupError):
+            many(mask)(list(column))
+    else:
+        assert many(mask)(list(column)) == [mask(v) for v in column] == [None] * len(column)

@@ -362,8 +362,8 @@ def _hash_method(key_source: KeySource, prefix: str, length: int) -> MaskFn:
         return prefix + mac()(canonical_bytes(value))[:length]
 
     def many(values: list[Any]) -> list[Any]:
-        if not values:
-            return []
+        if values.count(None) == len(values):  # NULLs only: the key is not needed (nor loaded)
+            return [None] * len(values)
         hexdigest = mac()
         return [
             prefix + hexdigest(v.encode("utf-8", "surrogatepass"))[:length]
