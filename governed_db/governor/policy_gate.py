@@ -81,6 +81,7 @@ class PolicyGovernor(Governor):
         "_masking",
         "_policy",
         "_trail",
+        "_warm",
     )
 
     _policy: Policy
@@ -92,6 +93,7 @@ class PolicyGovernor(Governor):
     _cache: DecisionCache
     _contexts: dict[tuple[str, Identity], Context]
     _hot: dict[tuple[str, str, Identity], Planned]
+    _warm: dict[tuple[str, str, Identity], tuple[Decision, Planned]]
     _masking: MaskingGate
     _approvals: ApprovalGate
 
@@ -129,6 +131,9 @@ class PolicyGovernor(Governor):
         # (query, environment, identity) -> the decided statement, for decisions that
         # hold until the policy changes (not timed, no estimate).
         set_(self, "_hot", {})
+        # (query, environment, identity) -> (cached decision, its Planned) for decisions
+        # that hold for a while (timed): reused while the cache hands back that decision.
+        set_(self, "_warm", {})
         set_(self, "_masking", MaskingGate(policy))
         set_(self, "_approvals", ApprovalGate(policy))
         if environment is not None:
@@ -402,16 +407,26 @@ class PolicyGovernor(Governor):
         context = self._context(environment, identity)
         facts = analyze(query)
         decision = self.cache.get(query, context) if estimated_rows is None else None
+        key = (query, environment, identity)
         if decision is None:
             decision = hard_rule(facts, environment) or self._decide(
                 query, facts, context, estimated_rows
             )
+        else:
+            warm = self._warm.get(key)
+            if warm is not None and warm[0] is decision and warm[1].facts is facts:
+                return warm[1]  # the same cached decision as last time: the same plan
         planned = Planned(decision, facts, *self._limits(facts, environment))
-        if decision.cacheable and not decision.timed and estimated_rows is None:
-            planned.hot = True
-            if len(self._hot) >= self.cache.maxsize:
-                self._hot.clear()
-            self._hot[(query, environment, identity)] = planned
+        if decision.cacheable and estimated_rows is None:
+            if not decision.timed:
+                planned.hot = True
+                if len(self._hot) >= self.cache.maxsize:
+                    self._hot.clear()
+                self._hot[key] = planned
+            else:
+                if len(self._warm) >= self.cache.maxsize:
+                    self._warm.clear()
+                self._warm[key] = (decision, planned)
         return planned
 
     def _decide(
