@@ -81,3 +81,20 @@ def test_row_factory_change_replans(dsn: str) -> None:
         row = cur.fetchone()
         assert row is not None
         assert row["password"] != "hunter2"
+
+
+def test_each_statement_of_one_text_is_planned_for_itself(dsn: str) -> None:
+    """Two results of one text, described alike (a computed text column ``x``), derive
+    from different columns: the second must not take the first's plan."""
+    with psycopg.connect(dsn, autocommit=True) as raw:
+        raw.execute("create table logins (id int, password text)")
+        raw.execute("insert into logins values (1, 'hunter2')")
+    text = "select upper(label) as x from accounts; select upper(password) as x from logins"
+    with governed_db.connect(dsn, audit=False, autocommit=True) as conn:
+        cur = conn.cursor()
+        for _ in range(2):  # the second time, every result has been planned once already
+            cur.execute(text)
+            assert cur.fetchall() == [("HUNTER2",)]  # accounts.label is no secret
+            assert cur.nextset()
+            (row,) = cur.fetchall()
+            assert "HUNTER2" not in row, row

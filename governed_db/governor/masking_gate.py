@@ -310,6 +310,7 @@ def _remember_shape(cursor: Any, make_row: Any, rules: Any, plan: Any, made: Any
         _sent_query(cursor),
         plan,
         made,
+        getattr(cursor, "_iresult", -1),  # which statement of the text (lineage differs)
     )
 
 
@@ -317,14 +318,20 @@ def _same_shape(cursor: Any, make_row: Any, rules: Any) -> Any:
     """The row maker of the cursor's last result, if this one is planned the same (else None).
 
     The same when the server describes the columns alike (names, source table
-    and column, types), for the same statement text, row maker, masking rules
-    and catalog; and its masker, if any, is not being counted by another cursor.
+    and column, types), for the same statement of the same text (its result
+    index: the statements of one text derive their columns differently), row
+    maker, masking rules and catalog; and its masker, if any, is not being
+    counted by another cursor.
     """
     last = getattr(cursor, "_gov_shape", None)
     if last is None or last[1] is not make_row or last[2] is not rules:
         return None
     conn = cursor._conn
-    if last[3] != conn._gov_catalog.generation or last[4] != _sent_query(cursor):
+    if (
+        last[3] != conn._gov_catalog.generation
+        or last[7] != getattr(cursor, "_iresult", -1)
+        or last[4] != _sent_query(cursor)
+    ):
         return None
     res = cursor.pgresult
     if res is None or last[0] != _description(res):
