@@ -190,3 +190,26 @@ def test_pipeline_results_count_against_their_own_statements(
     records = _records(trail, tmp_path / "audit")
     by_intent = {m["intent_seq"]: sum(_counts(m).values()) for m in _masked(records)}
     assert [by_intent[s] for s in sorted(by_intent)] == [5, 3]
+
+
+def test_results_of_one_text_count_against_its_intent(
+    customers: str, trail: AuditTrail, tmp_path: Path
+) -> None:
+    """A text of two statements is decided, and recorded, as one intent: both results count."""
+    text = (
+        "select email from customers where id <= 5;"  # 4 values (id 3 is NULL)
+        " select email from customers where id > 30"  # 10 values
+    )
+    with governed_db.connect(customers, audit=trail, autocommit=True) as conn:
+        cur = conn.cursor()
+        cur.execute(text)
+        assert len(cur.fetchall()) == 5
+        assert cur.nextset()
+        assert len(cur.fetchall()) == 10
+        cur.close()
+    records = _records(trail, tmp_path / "audit")
+    (intent,) = [r for r in records if r["kind"] == "intent"]
+    assert intent["db.query.text"] == text
+    masked = _masked(records)
+    assert {m["intent_seq"] for m in masked} == {intent["seq"]}
+    assert sum(sum(_counts(m).values()) for m in masked) == 14
