@@ -29,7 +29,7 @@ from governed_db.driver._trusted import AsyncTrustedRawCursor, TrustedRawCursor,
 from governed_db.governor.masking_gate import view_tables
 from governed_db.masking.lineage_plan import Derived, Relation
 
-__all__ = ["Catalog", "columns_of", "load", "load_async"]
+__all__ = ["Catalog", "changes_schema", "columns_of", "load", "load_async"]
 
 #: How many rounds of "look up what the views just found read" a lookup takes at most.
 _VIEW_ROUNDS = 8
@@ -62,7 +62,7 @@ class Catalog:
     """One connection's cache: table OID → (``schema.table``, {attnum: column name})."""
 
     __slots__ = ("_relations", "aliases", "definitions", "generation", "kinds", "lineage_cache",
-                 "names", "qualified", "tables", "view_lineage")  # fmt: skip
+                 "names", "qualified", "tables", "tx_ddl", "view_lineage")  # fmt: skip
 
     def __init__(self) -> None:
         self.tables: dict[int, tuple[str, dict[int, str]]] = {}
@@ -80,6 +80,8 @@ class Catalog:
         self._relations: dict[str, Relation | None] = {}
         #: counts what the catalog learned or forgot: plans made from it are good while it stands
         self.generation = 0
+        #: DDL ran in the transaction still open: what is learned in it may be rolled back
+        self.tx_ddl = False
 
     def source(self, oid: int, attnum: int) -> str | None:
         """``schema.table.column``, or None (computed, or not known yet)."""
@@ -177,6 +179,21 @@ class Catalog:
         oid = self.aliases.get(name)
         entry = self.tables.get(oid) if oid is not None else None
         return None if entry is None else (entry[0], list(entry[1].values()))
+
+    def settled(self, ddl: bool, pgconn: Any) -> None:
+        """After a statement on this connection: forget what DDL may have changed.
+
+        DDL changes what tables and views are. Inside a transaction it can
+        still be rolled back (``ROLLBACK``, ``ROLLBACK TO SAVEPOINT``,
+        ``conn.rollback()``, a failed ``transaction()`` block), and what was
+        learned in between would then describe objects that no longer are:
+        so while a transaction that ran DDL is open, everything learned is
+        forgotten after each statement, and once more when it has ended.
+        """
+        if not (ddl or self.tx_ddl):
+            return
+        self.clear()
+        self.tx_ddl = pgconn.transaction_status != pq.TransactionStatus.IDLE
 
     def clear(self) -> None:
         """Forget everything (after DDL on this connection)."""
@@ -291,3 +308,12 @@ async def load_async(
             if more:
                 await arun(cur, _BY_NAME, _spellings(more))
                 catalog.add_named(await cur.fetchall(), more)
+
+
+def changes_schema(ticket: Any) -> bool:
+    """Whether a ticket's statement is DDL (the connection's catalog is then stale)."""
+    planned = ticket.planned
+    if planned is not None:
+        return bool(planned.ddl)
+    facts = ticket.facts
+    return facts is not None and any(s.statement_class == "ddl" for s in facts.statements)

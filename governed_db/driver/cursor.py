@@ -29,7 +29,7 @@ from psycopg import pq
 from psycopg._queries import _query2pg
 
 from governed_db.driver.admission import Plan, plan_call
-from governed_db.driver.catalog import load, load_async
+from governed_db.driver.catalog import changes_schema, load, load_async
 from governed_db.driver.copy_columns import copy_columns
 from governed_db.driver.copy_out import (
     CheckedCopy,
@@ -287,12 +287,15 @@ class GovernedCursorBase(WireChecked):
         else:
             rowcount, rows = counts
         plan, self._gov_plan = self._gov_plan, None
+        ddl = False
         for ticket in tickets:
             if ticket is not None:
                 ticket.mask_plan = plan
-                if _changes_schema(ticket):
-                    self._conn._gov_catalog.clear()
+                ddl = ddl or changes_schema(ticket)
                 state[0].settle(ticket, rowcount, error, rows)
+        catalog = self._conn._gov_catalog
+        if ddl or catalog.tx_ddl:
+            catalog.settled(ddl, self._pgconn)
         if state[0].records_masked:  # what its results mask is counted as they are read
             self._gov_settled = tickets
             bulk = self._gov_bulk
@@ -460,14 +463,6 @@ def _table_names(tickets: list[Ticket | None]) -> frozenset[str]:
             continue
         names = found if not names else names | found
     return names
-
-
-def _changes_schema(ticket: Ticket) -> bool:
-    planned = ticket.planned
-    if planned is not None:
-        return planned.ddl  # type: ignore[no-any-return]
-    facts = ticket.facts
-    return facts is not None and any(s.statement_class == "ddl" for s in facts.statements)
 
 
 def _guarded_ticket(tickets: list[Ticket | None]) -> Ticket | None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import pq
 
 from governed_db.driver.admission import plan_call
+from governed_db.driver.catalog import changes_schema
 from governed_db.driver.pipelined import Pending
 from governed_db.driver.session_state import check_session_state
 from governed_db.driver.wire import WireChecked, refuse
@@ -105,9 +106,14 @@ class PlainCall:
             rowcount = self.owner.rowcount
         else:
             rowcount, rows = counts
+        ddl = False
         for ticket in self.tickets:
             if ticket is not None:
+                ddl = ddl or changes_schema(ticket)
                 state[0].settle(ticket, rowcount, error, rows)
+        catalog = getattr(conn, "_gov_catalog", None)
+        if catalog is not None and (ddl or catalog.tx_ddl):
+            catalog.settled(ddl, conn.pgconn)
 
 
 def check_wait(conn: Any, gen: Generator[Any, Any, Any]) -> PlainCall | None:
