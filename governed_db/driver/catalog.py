@@ -181,19 +181,28 @@ class Catalog:
         return None if entry is None else (entry[0], list(entry[1].values()))
 
     def settled(self, ddl: bool, pgconn: Any) -> None:
-        """After a statement on this connection: forget what DDL may have changed.
+        """After a statement on this connection: forget what its DDL changed.
 
         DDL changes what tables and views are. Inside a transaction it can
         still be rolled back (``ROLLBACK``, ``ROLLBACK TO SAVEPOINT``,
-        ``conn.rollback()``, a failed ``transaction()`` block), and what was
+        ``conn.rollback()``, a failed ``transaction()`` block), and what is
         learned in between would then describe objects that no longer are:
-        so while a transaction that ran DDL is open, everything learned is
-        forgotten after each statement, and once more when it has ended.
+        so the transaction is marked, and ``starting`` forgets.
         """
-        if not (ddl or self.tx_ddl):
-            return
-        self.clear()
-        self.tx_ddl = pgconn.transaction_status != pq.TransactionStatus.IDLE
+        if ddl:
+            self.clear()
+            self.tx_ddl = pgconn.transaction_status != pq.TransactionStatus.IDLE
+
+    def starting(self, pgconn: Any) -> None:
+        """Before a statement: after DDL in a transaction, forget what was learned since.
+
+        While a transaction that ran DDL is open, every statement starts from
+        an empty catalog (its own result is planned with what it looks up);
+        once the transaction has ended, once more, and the mark goes.
+        """
+        if self.tx_ddl:
+            self.clear()
+            self.tx_ddl = pgconn.transaction_status != pq.TransactionStatus.IDLE
 
     def clear(self) -> None:
         """Forget everything (after DDL on this connection)."""

@@ -226,6 +226,9 @@ class GovernedCursorBase(WireChecked):
             self._psycopg_refuses()
         if "_gov_counting" in self.__dict__:
             self._gov_call_starts()
+        catalog = self._conn._gov_catalog
+        if catalog.tx_ddl:
+            catalog.starting(self._pgconn)
         governor, session = state
         plan, params = self._plan(method, query, params)
         if self._conn._gov_ended and self._pgconn.status == _BAD:
@@ -254,6 +257,9 @@ class GovernedCursorBase(WireChecked):
     ) -> tuple[Plan, list[Ticket | None]]:
         governor, session = self._gov()
         self._gov_call_starts()
+        catalog = self._conn._gov_catalog
+        if catalog.tx_ddl:
+            catalog.starting(self._pgconn)
         plan, params = self._plan(method, query, params)
         if self._conn._gov_ended and self._pgconn.status == _BAD:
             return plan, [None]  # a broken connection: psycopg raises its own error at send
@@ -293,9 +299,8 @@ class GovernedCursorBase(WireChecked):
                 ticket.mask_plan = plan
                 ddl = ddl or changes_schema(ticket)
                 state[0].settle(ticket, rowcount, error, rows)
-        catalog = self._conn._gov_catalog
-        if ddl or catalog.tx_ddl:
-            catalog.settled(ddl, self._pgconn)
+        if ddl:
+            self._conn._gov_catalog.settled(ddl, self._pgconn)
         if state[0].records_masked:  # what its results mask is counted as they are read
             self._gov_settled = tickets
             bulk = self._gov_bulk

@@ -112,7 +112,7 @@ class PlainCall:
                 ddl = ddl or changes_schema(ticket)
                 state[0].settle(ticket, rowcount, error, rows)
         catalog = getattr(conn, "_gov_catalog", None)
-        if catalog is not None and (ddl or catalog.tx_ddl):
+        if catalog is not None and ddl:
             catalog.settled(ddl, conn.pgconn)
 
 
@@ -163,6 +163,9 @@ def _admit_plain(
     if state is None:
         return PlainCall(gen, owner, [])  # a closed connection: psycopg raises its own error
     governor, session = state
+    catalog = getattr(conn, "_gov_catalog", None)
+    if catalog is not None and catalog.tx_ddl:
+        catalog.starting(conn.pgconn)
     code = frame.f_code
     names = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
     args = {name: frame.f_locals[name] for name in names if name in frame.f_locals}
