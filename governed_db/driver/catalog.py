@@ -180,29 +180,19 @@ class Catalog:
         entry = self.tables.get(oid) if oid is not None else None
         return None if entry is None else (entry[0], list(entry[1].values()))
 
-    def settled(self, ddl: bool, pgconn: Any) -> None:
-        """After a statement on this connection: forget what its DDL changed.
+    def after_ddl(self, pgconn: Any) -> None:
+        """Forget everything DDL may have changed; mark a transaction it left open.
 
         DDL changes what tables and views are. Inside a transaction it can
         still be rolled back (``ROLLBACK``, ``ROLLBACK TO SAVEPOINT``,
         ``conn.rollback()``, a failed ``transaction()`` block), and what is
-        learned in between would then describe objects that no longer are:
-        so the transaction is marked, and ``starting`` forgets.
+        learned in between would then describe objects that no longer are. So
+        while ``tx_ddl`` is set the driver calls this again before each
+        statement (which plans its own result from what it looks up), and once
+        more after the transaction has ended, which clears the mark.
         """
-        if ddl:
-            self.clear()
-            self.tx_ddl = pgconn.transaction_status != pq.TransactionStatus.IDLE
-
-    def starting(self, pgconn: Any) -> None:
-        """Before a statement: after DDL in a transaction, forget what was learned since.
-
-        While a transaction that ran DDL is open, every statement starts from
-        an empty catalog (its own result is planned with what it looks up);
-        once the transaction has ended, once more, and the mark goes.
-        """
-        if self.tx_ddl:
-            self.clear()
-            self.tx_ddl = pgconn.transaction_status != pq.TransactionStatus.IDLE
+        self.clear()
+        self.tx_ddl = pgconn.transaction_status != pq.TransactionStatus.IDLE
 
     def clear(self) -> None:
         """Forget everything (after DDL on this connection)."""

@@ -208,11 +208,15 @@ class GovernedCursorBase(WireChecked):
         return plan, ClientMerged(params) if plan.merged else params
 
     def _gov_call_starts(self) -> None:
-        """A new call: report what the last one's results masked (outside a pipeline)."""
+        """A new call: report what the last one's results masked (outside a pipeline), and
+        start from an empty catalog while a transaction that ran DDL is open."""
         counting = self.__dict__.get("_gov_counting")
         if counting is not None and self._conn._pipeline is None:
             self._gov_settled = None
             counting.flush()
+        catalog = self._conn._gov_catalog
+        if catalog.tx_ddl:
+            catalog.after_ddl(self._pgconn)
 
     def _close(self) -> None:
         counting = self.__dict__.get("_gov_counting")
@@ -224,11 +228,8 @@ class GovernedCursorBase(WireChecked):
         state = self._conn._gov_state
         if state is None:
             self._psycopg_refuses()
-        if "_gov_counting" in self.__dict__:
+        if "_gov_counting" in self.__dict__ or self._conn._gov_catalog.tx_ddl:
             self._gov_call_starts()
-        catalog = self._conn._gov_catalog
-        if catalog.tx_ddl:
-            catalog.starting(self._pgconn)
         governor, session = state
         plan, params = self._plan(method, query, params)
         if self._conn._gov_ended and self._pgconn.status == _BAD:
@@ -257,9 +258,6 @@ class GovernedCursorBase(WireChecked):
     ) -> tuple[Plan, list[Ticket | None]]:
         governor, session = self._gov()
         self._gov_call_starts()
-        catalog = self._conn._gov_catalog
-        if catalog.tx_ddl:
-            catalog.starting(self._pgconn)
         plan, params = self._plan(method, query, params)
         if self._conn._gov_ended and self._pgconn.status == _BAD:
             return plan, [None]  # a broken connection: psycopg raises its own error at send
@@ -300,7 +298,7 @@ class GovernedCursorBase(WireChecked):
                 ddl = ddl or changes_schema(ticket)
                 state[0].settle(ticket, rowcount, error, rows)
         if ddl:
-            self._conn._gov_catalog.settled(ddl, self._pgconn)
+            self._conn._gov_catalog.after_ddl(self._pgconn)
         if state[0].records_masked:  # what its results mask is counted as they are read
             self._gov_settled = tickets
             bulk = self._gov_bulk

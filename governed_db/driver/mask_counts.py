@@ -12,7 +12,7 @@ which with ``fetchone()`` and iteration includes rows masked a batch ahead.
 
 Maskers are shared by the results of one connection (see
 ``MaskingGate._made``); a masker another cursor is counting is never
-handed out (``owner``), so counts are never mixed.
+handed out (``MaskingGate._made`` checks ``_gov_mask_owners``), so counts are never mixed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import logging
 import weakref
 from typing import Any
 
-__all__ = ["Counting", "counting_of", "flush_all", "owner"]
+__all__ = ["Counting", "counting_of", "flush_all"]
 
 log = logging.getLogger("governed_db.audit")
 
@@ -83,12 +83,6 @@ def _owners(conn: Any) -> dict[int, int]:
     if found is None:
         found = conn.__dict__["_gov_mask_owners"] = {}
     return found
-
-
-def owner(conn: Any, masker: Any) -> int | None:
-    """The id of the ``Counting`` counting ``masker`` now, if any."""
-    owners: dict[int, int] | None = conn.__dict__.get("_gov_mask_owners")
-    return None if not owners else owners.get(id(masker))
 
 
 def counting_of(cursor: Any) -> Counting:

@@ -113,7 +113,7 @@ class PlainCall:
                 state[0].settle(ticket, rowcount, error, rows)
         catalog = getattr(conn, "_gov_catalog", None)
         if catalog is not None and ddl:
-            catalog.settled(ddl, conn.pgconn)
+            catalog.after_ddl(conn.pgconn)
 
 
 def check_wait(conn: Any, gen: Generator[Any, Any, Any]) -> PlainCall | None:
@@ -165,7 +165,7 @@ def _admit_plain(
     governor, session = state
     catalog = getattr(conn, "_gov_catalog", None)
     if catalog is not None and catalog.tx_ddl:
-        catalog.starting(conn.pgconn)
+        catalog.after_ddl(conn.pgconn)
     code = frame.f_code
     names = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
     args = {name: frame.f_locals[name] for name in names if name in frame.f_locals}

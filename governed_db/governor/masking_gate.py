@@ -121,9 +121,7 @@ class MaskingGate:
         key = (id(plan), id(make_row))
         found = makers.get(key)
         if found is not None and found[0] is plan and found[1] is make_row:
-            owners = conn.__dict__.get("_gov_mask_owners")
-            owner = owners.get(id(found[2][0])) if owners else None
-            if owner is None or owner == id(getattr(cursor, "_gov_counting", None)):
+            if not _counted_elsewhere(cursor, found[2][0]):
                 return found[2], found[3]
             masker = plan.start(memory)  # another cursor's results are counting that one
             bulk = (masker, make_row)
@@ -314,6 +312,13 @@ def _remember_shape(cursor: Any, make_row: Any, rules: Any, plan: Any, made: Any
     )
 
 
+def _counted_elsewhere(cursor: Any, masker: Any) -> bool:
+    """Whether another cursor's results are being counted with ``masker`` (driver.mask_counts)."""
+    owners = cursor._conn.__dict__.get("_gov_mask_owners")
+    owner = owners.get(id(masker)) if owners else None
+    return owner is not None and owner != id(getattr(cursor, "_gov_counting", None))
+
+
 def _same_shape(cursor: Any, make_row: Any, rules: Any) -> Any:
     """The row maker of the cursor's last result, if this one is planned the same (else None).
 
@@ -337,11 +342,8 @@ def _same_shape(cursor: Any, make_row: Any, rules: Any) -> Any:
     if res is None or last[0] != _description(res):
         return None
     made = last[6]
-    if made is not None:
-        owners = conn.__dict__.get("_gov_mask_owners")
-        owner = owners.get(id(made[0][0])) if owners else None
-        if owner is not None and owner != id(cursor.__dict__.get("_gov_counting")):
-            return None
+    if made is not None and _counted_elsewhere(cursor, made[0][0]):
+        return None
     cursor._gov_plan = last[5]
     cursor._gov_bulk = None if made is None else made[0]
     return make_row if made is None else made[1]
